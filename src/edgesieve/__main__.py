@@ -1,0 +1,3 @@
+from edgesieve.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,278 @@
+"""Batched Grad-CAM on any PyTorch classifier, with the exact no-backward closed form for
+layers that feed global average pooling and one linear layer."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edgesieve.cam import functional as CF
+from edgesieve.cam.layers import expected_input, find_gap_linear_head, resolve_layer
+from edgesieve.validation import as_batch, as_labels
+
+@dataclass(frozen=True)
+class CAMResult:
+    """What one Grad-CAM pass over a batch yields. ``heatmaps`` is None when not requested."""
+
+    logits: torch.Tensor  # (N, C)
+    predicted: torch.Tensor  # (N,) int64, argmax of the logits
+    target: torch.Tensor  # (N,) int64, the class each map explains
+    scores: torch.Tensor  # (N,) DRIP scores
+    heatmaps: torch.Tensor | None  # (N, *positions), normalised and (optionally) upsampled
+    closed_form: bool  # whether the no-backward closed form produced this result
+
+
+class GradCAM:
+    """Grad-CAM heatmaps and DRIP scores for a classifier's layer.
+
+    Parameters
+    ----------
+    model : nn.Module returning logits (N, C).
+    layer : the target layer (module or dotted name); None picks ``model.cam_layer`` or the last
+        convolution. Its output must be (N, K, *positions).
+    normalize : ``"none"`` (raw, as the DRIP paper), ``"max"`` or ``"minmax"``; statistics are
+        taken per sample at the layer's resolution.
+    upsample : resize maps to the input's positions (linear 1-D, bilinear 2-D) before scoring.
+    closed_form : ``"auto"`` uses the no-backward form when the layer provably feeds only global
+        average pooling and one linear layer; True forces it (raising if the model's output
+        does not match that form), False always uses autograd.
+
+    During a call the model is put in eval mode (BatchNorm must not mix samples) and restored
+    afterwards; parameters' ``requires_grad`` and ``.grad`` are never touched. Do not train the
+    same model object from another thread during a call: use a snapshot.
+
+    >>> torch.manual_seed(0) and None
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+    ...                     nn.Flatten(), nn.Linear(4, 3))
+    >>> cam = GradCAM(net, "1")
+    >>> x = torch.rand(5, 1, 8, 8)
+    >>> cam.heatmaps(x).shape, cam.scores(x).shape, cam.uses_closed_form
+    (torch.Size([5, 8, 8]), torch.Size([5]), True)
+    """
+
+    def __init__(self, model, layer=None, *, normalize="none", upsample=True, closed_form="auto"):
+        self.layer_name, self.layer = resolve_layer(model, layer)
+        self.model = model
+        self.normalize = CF.check_normalize(normalize)
+        if not isinstance(upsample, bool):
+            raise TypeError(f"upsample must be True or False, got {upsample!r}")
+        self.upsample = upsample
+        if not (closed_form == "auto" or isinstance(closed_form, bool)):
+            raise ValueError(f"closed_form must be 'auto', True or False, got {closed_form!r}")
+        self.closed_form = closed_form
+        self._expected_input = expected_input(model)
+        self._modules = list(model.modules())  # walked on every call to save/restore train flags
+        self._head_name = self._find_head()
+        self._warned_fallback = False
+
+    @property
+    def uses_closed_form(self) -> bool:
+        """Whether calls take the no-backward path."""
+        return self._head_name is not None
+
+    @property
+    def options(self) -> dict:
+        """The options that determine the scores, as recorded in state files."""
+        return {
+            "layer": self.layer_name,
+            "normalize": self.normalize,
+            "upsample": self.upsample,
+            "closed_form": self.closed_form,
+        }
+
+    def _find_head(self) -> str | None:
+        if self.closed_form is False:
+            return None
+        head = find_gap_linear_head(self.model, self.layer_name)
+        if head is None and self.closed_form is True:
+            linears = [n for n, m in self.model.named_modules() if isinstance(m, nn.Linear)]
+            if not linears:
+                raise ValueError("closed_form=True needs a final nn.Linear layer; the model has none")
+            head = linears[-1]  # every call checks the logits really are W @ GAP(A) + b
+        return head
+
+    # -- public calls -------------------------------------------------------------------------
+
+    def heatmaps(self, x, target=None) -> torch.Tensor:
+        """Heatmaps (N, *positions): the input's positions when ``upsample``, else the layer's."""
+        return self.explain(x, target, return_heatmaps=True).heatmaps
+
+    def scores(self, x, target=None) -> torch.Tensor:
+        """DRIP scores (N,): the mean of each heatmap over its positions."""
+        return self.explain(x, target, return_heatmaps=False).scores
+
+    def explain(self, x, target=None, *, return_heatmaps: bool = True) -> CAMResult:
+        """One pass: logits, predictions, scores and (optionally) heatmaps for a batch."""
+        x = self._check_input(x)
+        with self._eval_mode(), _inference_mode_off():
+            if self.uses_closed_form:
+                result = self._closed_form(x, target)
+                if result is not None:
+                    raw, logits, target = result
+                    return self._finish(x, raw, logits, target, return_heatmaps, closed_form=True)
+            raw, logits, target = self._autograd(x, target)
+            return self._finish(x, raw, logits, target, return_heatmaps, closed_form=False)
+
+    __call__ = explain
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _check_input(self, x) -> torch.Tensor:
+        x = as_batch(x, "x", min_rank=2)
+        if self._expected_input is not None:
+            rank, channels = self._expected_input
+            if x.dim() != rank or x.shape[1] != channels:
+                raise ValueError(
+                    f"the model's first convolution expects input of shape (N, {channels}, "
+                    f"{', '.join(['...'] * (rank - 2))}), got {tuple(x.shape)}"
+                )
+        return x
+
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        modules = self._modules
+        modes = [m.training for m in modules]
+        if not any(modes):  # already in eval mode, as on a device: nothing to switch
+            yield
+            return
+        self.model.eval()
+        try:
+            yield
+        finally:
+            for module, mode in zip(modules, modes):
+                module.training = mode
+
+    def _forward_capturing(self, x: torch.Tensor, grad_from_layer: bool):
+        """Run the model once; return (logits, activation of the target layer).
+
+        With ``grad_from_layer`` the activation becomes a fresh leaf that requires grad and grad
+        mode is switched on inside the hook, so autograd records only the part after the layer:
+        nothing before it, whatever the parameters' ``requires_grad`` say.
+        """
+        captured: list[torch.Tensor] = []
+
+        def hook(module, inputs, output):
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(
+                    f"layer {self.layer_name!r} returns {type(output).__name__}, not a tensor; "
+                    "choose a layer whose output is a tensor (N, K, *positions)"
+                )
+            if output.dim() < 3:
+                raise ValueError(
+                    f"layer {self.layer_name!r} outputs shape {tuple(output.shape)}; Grad-CAM needs "
+                    "(N, K, *positions), e.g. a Conv1d/Conv2d layer or the activation after it"
+                )
+            if captured:
+                raise ValueError(
+                    f"layer {self.layer_name!r} is called more than once per forward pass; "
+                    "choose a layer used once"
+                )
+            if not grad_from_layer:
+                captured.append(output)
+                return None
+            leaf = output.detach().requires_grad_(True)
+            captured.append(leaf)
+            torch.set_grad_enabled(True)  # restored by the no_grad context around the forward
+            return leaf.clone()  # a clone, so in-place ops downstream never touch the leaf
+
+        handle = self.layer.register_forward_hook(hook)
+        try:
+            with torch.no_grad():
+                try:
+                    logits = self.model(x)
+                except (TypeError, ValueError):
+                    raise
+                except RuntimeError as err:
+                    raise ValueError(
+                        f"the model's forward pass failed on input of shape {tuple(x.shape)}: {err}"
+                    ) from err
+        finally:
+            handle.remove()
+        if not captured:
+            raise ValueError(f"layer {self.layer_name!r} was not called during the forward pass")
+        if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != x.shape[0]:
+            shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise ValueError(f"the model must return logits of shape (N, C), got {shape}")
+        return logits, captured[0]
+
+    def _targets(self, target, logits: torch.Tensor) -> torch.Tensor:
+        if target is None:
+            return logits.argmax(dim=1)
+        return as_labels(target, logits.shape[0], "target", n_classes=logits.shape[1])
+
+    def _closed_form(self, x: torch.Tensor, target):
+        logits, activations = self._forward_capturing(x, grad_from_layer=False)
+        head = self.model.get_submodule(self._head_name)
+        weight, bias = head.weight, head.bias
+        k = activations.shape[1]
+        pooled = activations.flatten(2).mean(dim=2)
+        matches = weight.shape == (logits.shape[1], k)
+        if matches:
+            expected = pooled @ weight.T + (bias if bias is not None else 0)
+            tol = 1e-4 * (1 + logits.abs().max())
+            matches = bool(((expected - logits).abs() <= tol).all())
+        if not matches:
+            if self.closed_form is True:
+                raise ValueError(
+                    f"closed_form=True, but the logits are not {self._head_name}(GAP(layer "
+                    f"{self.layer_name!r})); use closed_form='auto' or False for this model"
+                )
+            if not self._warned_fallback:
+                warnings.warn(
+                    "Grad-CAM closed form did not reproduce the logits; using autograd instead",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                self._warned_fallback = True
+            return None
+        target = self._targets(target, logits)
+        positions = activations[0, 0].numel()
+        alpha = weight.detach()[target] / positions
+        return CF.cam_from_channel_weights(activations.detach(), alpha), logits.detach(), target
+
+    def _autograd(self, x: torch.Tensor, target):
+        logits, activations = self._forward_capturing(x, grad_from_layer=True)
+        target = self._targets(target, logits)
+        with torch.enable_grad():
+            # samples are independent in eval mode, so the gradient of the sum is per-sample
+            chosen = logits.gather(1, target.unsqueeze(1)).sum()
+            grads = None
+            if chosen.requires_grad:
+                (grads,) = torch.autograd.grad(chosen, activations, allow_unused=True)
+        logits = logits.detach()
+        if grads is None:
+            raise ValueError(f"the model's output does not depend on layer {self.layer_name!r}")
+        return CF.gradcam_from_gradients(activations.detach(), grads), logits, target
+
+    def _finish(self, x, raw, logits, target, return_heatmaps, *, closed_form) -> CAMResult:
+        out_size = tuple(x.shape[2:]) if self.upsample else None
+        if out_size is not None:
+            CF.interpolation_mode(raw.dim() - 1, len(out_size))
+        scores = CF.drip_scores_from_raw(raw, normalize=self.normalize, out_size=out_size)
+        heatmaps = None
+        if return_heatmaps:
+            heatmaps = CF.normalize_heatmaps(raw, self.normalize)
+            if out_size is not None:
+                heatmaps = CF.upsample_heatmaps(heatmaps, out_size)
+        return CAMResult(
+            logits=logits,
+            predicted=logits.argmax(dim=1),
+            target=target,
+            scores=scores,
+            heatmaps=heatmaps,
+            closed_form=closed_form,
+        )
+
+
+@contextlib.contextmanager
+def _inference_mode_off():
+    # Grad-CAM needs autograd even when the caller is inside torch.inference_mode()
+    if torch.is_inference_mode_enabled():
+        with torch.inference_mode(False):
+            yield
+    else:
+        yield

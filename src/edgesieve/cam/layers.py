@@ -1,0 +1,146 @@
+"""Finding layers in a user's model: the target layer, its dotted name, and whether it feeds
+only global average pooling and one linear layer (the case where Grad-CAM needs no backward)."""
+
+from __future__ import annotations
+
+import difflib
+import operator
+
+import torch
+from torch import nn
+
+_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def resolve_layer(model: nn.Module, layer: nn.Module | str | None) -> tuple[str, nn.Module]:
+    """Return ``(dotted_name, module)`` for a layer given as a module, a dotted name, or None.
+
+    None picks ``model.cam_layer`` when the model names one, else the last convolution.
+
+    >>> net = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU())
+    >>> resolve_layer(net, "1")[0], resolve_layer(net, None)[0]
+    ('1', '0')
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if layer is None:
+        layer = getattr(model, "cam_layer", None) or _last_conv_name(model)
+    if isinstance(layer, str):
+        try:
+            module = model.get_submodule(layer)
+        except AttributeError:
+            names = [n for n, _ in model.named_modules() if n]
+            close = difflib.get_close_matches(layer, names, n=3)
+            hint = f"; did you mean {close}?" if close else f"; layers include {names[-8:]}"
+            raise ValueError(f"model has no layer named {layer!r}{hint}") from None
+        return layer, module
+    if isinstance(layer, nn.Module):
+        for name, module in model.named_modules():
+            if module is layer:
+                return name, module
+        raise ValueError("the layer module given is not a submodule of the model")
+    raise TypeError(f"layer must be an nn.Module, a dotted name or None, got {type(layer).__name__}")
+
+
+def _last_conv_name(model: nn.Module) -> str:
+    names = [n for n, m in model.named_modules() if isinstance(m, _CONV_TYPES)]
+    if not names:
+        raise ValueError("model has no convolutional layer; name the target layer explicitly")
+    return names[-1]
+
+
+def expected_input(model: nn.Module) -> tuple[int, int] | None:
+    """``(rank, channels)`` the model's first convolution expects, or None when it starts
+    with something else (then the forward pass itself is the check)."""
+    for module in model.modules():
+        if isinstance(module, _CONV_TYPES):
+            rank = {nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}[type(module)]
+            return rank, module.in_channels
+        if isinstance(module, (nn.Linear,)):
+            return None
+    return None
+
+
+class _LayerAsLeaf(torch.fx.Tracer):
+    def __init__(self, layer_name: str):
+        super().__init__()
+        self.layer_name = layer_name
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return qualname == self.layer_name or super().is_leaf_module(m, qualname)
+
+
+_PASS_THROUGH_MODULES = (nn.Flatten, nn.Dropout, nn.Identity)
+_PASS_THROUGH_FUNCTIONS = {torch.flatten, torch.nn.functional.dropout}
+_PASS_THROUGH_METHODS = {"flatten", "view", "reshape", "squeeze", "contiguous"}
+_GAP_FUNCTIONS = {
+    torch.nn.functional.adaptive_avg_pool1d,
+    torch.nn.functional.adaptive_avg_pool2d,
+    torch.nn.functional.adaptive_avg_pool3d,
+}
+
+
+def find_gap_linear_head(model: nn.Module, layer_name: str) -> str | None:
+    """Dotted name of the linear layer when ``layer`` feeds only global average pooling, then
+    reshapes/dropout (identities in eval mode), then that one linear layer, whose output is the
+    model's output. None when that cannot be proven (including models torch.fx cannot trace).
+
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+    ...                     nn.Flatten(), nn.Linear(4, 3))
+    >>> find_gap_linear_head(net, "1"), find_gap_linear_head(net, "0")
+    ('4', None)
+    """
+    try:
+        graph = _LayerAsLeaf(layer_name).trace(model)
+    except Exception:  # untraceable models (data-dependent control flow) fall back to autograd
+        return None
+    modules = dict(model.named_modules())
+    nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == layer_name]
+    if len(nodes) != 1:
+        return None
+    node, pooled, linear = nodes[0], False, None
+    while True:
+        users = list(node.users)
+        if len(users) != 1:
+            return None
+        node = users[0]
+        if node.op == "output":
+            return linear if pooled else None
+        if linear is not None:
+            return None  # something follows the linear layer
+        kind = _classify(node, modules)
+        if kind == "gap" and not pooled:
+            pooled = True
+        elif kind == "linear" and pooled:
+            linear = node.target
+        elif kind != "pass":
+            return None
+
+
+def _classify(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
+    if node.op == "call_module":
+        module = modules[node.target]
+        if isinstance(module, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)):
+            size = module.output_size
+            sizes = size if isinstance(size, tuple) else (size,)
+            return "gap" if all(s == 1 for s in sizes) else "other"
+        if isinstance(module, nn.Linear):
+            return "linear"
+        if isinstance(module, _PASS_THROUGH_MODULES):
+            return "pass"
+    elif node.op == "call_function":
+        if node.target in _GAP_FUNCTIONS:
+            size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
+            sizes = size if isinstance(size, (tuple, list)) else (size,)
+            return "gap" if all(s == 1 for s in sizes) else "other"
+        if node.target in _PASS_THROUGH_FUNCTIONS:
+            return "pass"
+        if node.target is torch.mean or node.target is operator.getitem:
+            return "other"
+    elif node.op == "call_method":
+        if node.target in _PASS_THROUGH_METHODS:
+            return "pass"
+        if node.target == "mean":
+            # x.mean(dims) over the position dims; the numerical check on every call confirms it
+            return "gap"
+    return "other"

