@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Create .venv (Python 3.11) and install edgesieve with the given extras. Idempotent.
+# Create .venv (Python 3.11) and install edgesieve with the given extras (default: full). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-}"
+extras="${1:-full}"
 python=""
 for candidate in python3.11 python3; do
   if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then

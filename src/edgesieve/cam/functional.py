@@ -151,12 +151,17 @@ def drip_scores_from_raw(
     normalised or upsampled maps. Equals
     ``drip_scores(upsample_heatmaps(normalize_heatmaps(raw, normalize), out_size))``.
     """
+    weights = None
+    if out_size is not None and tuple(out_size) != tuple(raw.shape[1:]):
+        weights = _flat_mean_weights(tuple(raw.shape[1:]), tuple(int(n) for n in out_size), raw.dtype)
+    return drip_scores_weighted(raw.flatten(1), weights, normalize)
+
+
+def drip_scores_weighted(flat: torch.Tensor, weights: torch.Tensor | None, normalize: str) -> torch.Tensor:
+    """DRIP scores of flattened raw maps (N, P) given the position weights of
+    :func:`upsampled_mean_weights` (None: plain mean), normalised as ``normalize`` says."""
     check_normalize(normalize)
-    flat = raw.flatten(1)
-    if out_size is None or tuple(out_size) == tuple(raw.shape[1:]):
-        weighted = flat.mean(dim=1)
-    else:
-        weighted = flat @ _flat_mean_weights(tuple(raw.shape[1:]), tuple(int(n) for n in out_size), raw.dtype)
+    weighted = flat.mean(dim=1) if weights is None else flat @ weights
     if normalize == "none":
         return weighted
     hi = flat.amax(dim=1)

@@ -2,7 +2,7 @@
 
 from edgesieve.data.cache import data_home
 from edgesieve.data.idx import read_idx
-from edgesieve.data.mnist import fetch_mnist, load_mnist
+from edgesieve.data.mnist import fetch_mnist, load_mnist, load_mnist_numpy
 
 #: ``edgesieve data fetch NAME`` knows these.
 FETCHERS = {"mnist": fetch_mnist}
@@ -15,4 +15,4 @@ def fetch(name: str, root=None, *, force: bool = False):
     return FETCHERS[name](root, force=force)
 
 
-__all__ = ["FETCHERS", "data_home", "fetch", "fetch_mnist", "load_mnist", "read_idx"]
+__all__ = ["FETCHERS", "data_home", "fetch", "fetch_mnist", "load_mnist", "load_mnist_numpy", "read_idx"]

@@ -12,8 +12,6 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import torch
-
 from edgesieve.data.cache import data_home, sha256_of
 from edgesieve.data.idx import read_idx
 from edgesieve.errors import DatasetNotFoundError
@@ -42,8 +40,8 @@ def _find(folder: Path, name: str) -> Path | None:
     return None
 
 
-def load_mnist(split: str = "train", root=None, *, folder=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images as float32 (N, 1, 28, 28) in [0, 1] and labels as int64 (N,).
+def load_mnist_numpy(split: str = "train", root=None, *, folder=None) -> tuple:
+    """Images as float32 numpy (N, 1, 28, 28) in [0, 1] and labels as int64 (N,); torch-free.
 
     ``folder`` points straight at a folder with the IDX files (your own copy); otherwise the
     cache (``root``, ``$EDGESIEVE_DATA`` or ``~/.cache/edgesieve``) is used.
@@ -60,9 +58,16 @@ def load_mnist(split: str = "train", root=None, *, folder=None) -> tuple[torch.T
     images, labels = (read_idx(p) for p in paths)
     if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
         raise ValueError(f"MNIST files in {where} disagree: images {images.shape}, labels {labels.shape}")
-    x = torch.from_numpy(images.copy()).unsqueeze(1).float().div_(255.0)
-    y = torch.from_numpy(labels.astype("int64"))
-    return x, y
+    x = images[:, None].astype("float32") / 255.0
+    return x, labels.astype("int64")
+
+
+def load_mnist(split: str = "train", root=None, *, folder=None):
+    """Like :func:`load_mnist_numpy`, as torch tensors."""
+    import torch
+
+    x, y = load_mnist_numpy(split, root, folder=folder)
+    return torch.from_numpy(x), torch.from_numpy(y)
 
 
 def fetch_mnist(root=None, *, force: bool = False) -> Path:

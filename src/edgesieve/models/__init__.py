@@ -2,5 +2,6 @@
 
 from edgesieve.models.efficientnet_style import EfficientNetStyle
 from edgesieve.models.mnist_cnn import MnistCNN
+from edgesieve.models.registry import MODELS, build_model, load_weights, save_weights
 
-__all__ = ["EfficientNetStyle", "MnistCNN"]
+__all__ = ["MODELS", "EfficientNetStyle", "MnistCNN", "build_model", "load_weights", "save_weights"]

@@ -16,17 +16,9 @@ from typing import Any, ClassVar
 import torch
 
 from edgesieve.errors import NotCalibratedError
+from edgesieve.reasons import REASON_CODES, REASONS  # noqa: F401 (re-exported)
 from edgesieve.state import files as state_files
 
-#: Why a point was kept or dropped; ``Decision.reason`` holds indices into this tuple.
-REASONS = (
-    "outside_window",  # DRIP: score outside the class's [L_lower, L_upper]: kept
-    "inside_window",  # DRIP: score inside the window, a routine point: dropped
-    "uncalibrated_class",  # DRIP: the predicted class has no thresholds: kept, never dropped
-    "random_keep",  # random baseline drew keep
-    "random_drop",  # random baseline drew drop
-)
-REASON_CODES = {name: code for code, name in enumerate(REASONS)}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The device loop: sources, the streaming filter, and the torch-backed filter."""

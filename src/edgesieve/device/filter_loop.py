@@ -1,0 +1,189 @@
+"""The streaming filter: read micro-batches from a source, decide, commit retained samples to the
+store. Torch-free (the filter object may be torch-backed or onnxruntime-backed).
+
+Each micro-batch is one store transaction, so a crash loses at most the batch in flight, and
+``run_filter`` on the same store and source resumes after the last committed batch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgesieve.reasons import REASONS
+from edgesieve.store.sqlite_store import BatchTally, RetainedBatch, RetainedStore
+
+NONFINITE_POLICIES = ("skip", "reject")
+
+
+@dataclass
+class LatencyReservoir:
+    """Per-sample latency of each micro-batch (its time / its size), weighted by the batch's
+    size; a uniform reservoir of at most ``size`` batches keeps memory constant on any stream."""
+
+    size: int = 20_000
+    seed: int = 0
+    values: list = field(default_factory=list)  # (per-sample seconds, batch size)
+    seen: int = 0
+
+    def add(self, per_sample_s: float, n: int) -> None:
+        self.seen += 1
+        if len(self.values) < self.size:
+            self.values.append((per_sample_s, n))
+            return
+        j = int(np.random.default_rng((self.seed, self.seen)).integers(self.seen))
+        if j < self.size:
+            self.values[j] = (per_sample_s, n)
+
+    def percentiles_ms(self) -> dict[str, float]:
+        if not self.values:
+            return {}
+        latency, weight = np.array(self.values, dtype=np.float64).T
+        order = np.argsort(latency)
+        cumulative = np.cumsum(weight[order]) / weight.sum()
+        pick = lambda q: float(latency[order][np.searchsorted(cumulative, q)] * 1000)  # noqa: E731
+        return {"p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99)}
+
+
+@dataclass
+class FilterSummary:
+    source: str
+    started_at: int  # arrival index this run began at (> 0 after a resume)
+    next_arrival: int
+    seen: int = 0
+    kept: int = 0
+    stored: int = 0
+    skipped_nonfinite: int = 0
+    elapsed_s: float = 0.0
+    latency_ms: dict = field(default_factory=dict)
+    store_info: dict = field(default_factory=dict)
+
+    def format(self) -> str:
+        info = self.store_info
+        lines = [
+            f"source {self.source}: processed arrivals {self.started_at}..{self.next_arrival - 1}"
+            + (f" (resumed at {self.started_at})" if self.started_at else ""),
+            f"this run: seen {self.seen}, kept {self.kept} ({self.kept / max(1, self.seen):.1%}), "
+            f"discarded {self.seen - self.kept}, stored {self.stored}, skipped non-finite {self.skipped_nonfinite}, "
+            f"{self.elapsed_s:.1f} s",
+        ]
+        if self.latency_ms:
+            lines.append(
+                "per-sample latency (score + decision + store write): "
+                + ", ".join(f"{k} {v:.3f} ms" for k, v in self.latency_ms.items())
+            )
+        if info:
+            counters = info["counters"]
+            seen_bytes = sum(c["seen_bytes"] for c in info["classes"])
+            kept_bytes = sum(c["kept_bytes"] for c in info["classes"])
+            lines.append(
+                f"store {info['path']}: {info['samples']} samples, {counters['stored_bytes']:,} bytes of arrays; "
+                f"bytes saved by discarding: {seen_bytes - kept_bytes:,} of {seen_bytes:,}"
+            )
+            lines.append(f"{'class':>5} {'seen':>8} {'kept':>8} {'discarded':>9}")
+            for c in info["classes"]:
+                lines.append(f"{c['class']:>5} {c['seen']:>8} {c['kept']:>8} {c['discarded']:>9}")
+        return "\n".join(lines)
+
+
+class _Progress:
+    """A one-line progress report on stderr, throttled; silent when disabled."""
+
+    def __init__(self, enabled: bool, total: int | None):
+        self.enabled, self.total, self.last = enabled, total, 0.0
+
+    def update(self, done: int, seen: int, kept: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self.last < 0.25):
+            return
+        self.last = now
+        total = f"/{self.total}" if self.total else ""
+        sys.stderr.write(f"\rfilter: {done}{total} arrivals, keep-rate {kept / max(1, seen):.1%}   ")
+        if force:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def run_filter(
+    filt,
+    source,
+    store: RetainedStore,
+    *,
+    batch_size: int = 64,
+    nonfinite: str = "skip",
+    limit: int | None = None,
+    progress: bool = True,
+) -> FilterSummary:
+    """Filter ``source`` into ``store``, resuming after the last committed arrival.
+
+    ``filt`` has ``sample_shape`` and ``decide(x) -> BatchDecision``. ``nonfinite``: ``skip``
+    counts and drops samples holding NaN/Inf (never stored), ``reject`` raises. ``limit`` stops
+    after that many arrivals in this run.
+    """
+    if nonfinite not in NONFINITE_POLICIES:
+        raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    start = store.next_arrival(source.name)
+    summary = FilterSummary(source=source.name, started_at=start, next_arrival=start)
+    latencies = LatencyReservoir()
+    bar = _Progress(progress, len(source) if hasattr(source, "__len__") else None)
+    t_start = time.perf_counter()
+    for arrivals, x, labels in source.batches(start, batch_size):
+        if limit is not None and summary.seen + summary.skipped_nonfinite >= limit:
+            break
+        t0 = time.perf_counter()
+        x = _check_batch(x, filt.sample_shape, arrivals)
+        finite = np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
+        if not finite.all() and nonfinite == "reject":
+            bad = arrivals[~finite][:5].tolist()
+            raise ValueError(f"samples at arrival indices {bad} hold NaN or Inf; use nonfinite='skip' to count and drop them")
+        n_skipped = int((~finite).sum())
+        arrivals, x, labels = arrivals[finite], x[finite], labels[finite]
+        batch, tally_classes, tally_keep = None, np.zeros(0, np.int64), np.zeros(0, bool)
+        if x.shape[0]:
+            d = filt.decide(x)
+            tally_classes, tally_keep = d.predicted, d.keep
+            k = d.keep
+            if k.any():
+                batch = RetainedBatch(
+                    arrays=x[k],
+                    arrivals=arrivals[k],
+                    predicted=d.predicted[k],
+                    scores=d.score[k],
+                    reasons=[REASONS[c] for c in d.reason[k]],
+                    labels=labels[k],
+                )
+        next_arrival = int(arrivals[-1]) + 1 if arrivals.size else summary.next_arrival + x.shape[0] + n_skipped
+        tally = BatchTally(next_arrival, tally_classes, tally_keep, int(x[0].nbytes) if x.shape[0] else 0, n_skipped)
+        summary.stored += store.commit(source.name, batch, tally)
+        n = int(x.shape[0])
+        if n:
+            latencies.add((time.perf_counter() - t0) / n, n)
+        summary.seen += n
+        summary.kept += int(tally_keep.sum())
+        summary.skipped_nonfinite += n_skipped
+        summary.next_arrival = next_arrival
+        bar.update(next_arrival, summary.seen, summary.kept)
+    bar.update(summary.next_arrival, summary.seen, summary.kept, force=True)
+    summary.elapsed_s = time.perf_counter() - t_start
+    summary.latency_ms = latencies.percentiles_ms()
+    summary.store_info = store.info()
+    return summary
+
+
+def _check_batch(x: np.ndarray, sample_shape, arrivals) -> np.ndarray:
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(
+            f"input samples are {x.dtype}; the model needs floating-point input (for 8-bit images "
+            "save x.astype('float32') / 255)"
+        )
+    if tuple(x.shape[1:]) != tuple(sample_shape):
+        raise ValueError(
+            f"input samples have shape {tuple(x.shape[1:])} (arrivals {int(arrivals[0])}..), "
+            f"the model expects {tuple(sample_shape)}"
+        )
+    return x

@@ -1,0 +1,130 @@
+"""Streaming sources for the filter: array files, folders of files, or a named data set.
+
+Torch-free (numpy, stdlib ``wave``; Pillow only when a folder holds images). Every source yields
+micro-batches ``(arrivals, x, labels)`` from a given arrival index, so a resumed filter skips
+exactly what was committed. ``labels`` is -1 where unknown.
+"""
+
+from __future__ import annotations
+
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"}
+FILE_SUFFIXES = IMAGE_SUFFIXES | {".wav", ".npy"}
+
+
+@dataclass
+class ArraySource:
+    """Samples held in (or memory-mapped from) an array; ``name`` identifies the stream."""
+
+    name: str
+    x: np.ndarray
+    labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def batches(self, start: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        for i in range(start, len(self), batch_size):
+            j = min(i + batch_size, len(self))
+            labels = self.labels[i:j] if self.labels is not None else np.full(j - i, -1)
+            yield np.arange(i, j), np.asarray(self.x[i:j]), np.asarray(labels, dtype=np.int64)
+
+
+@dataclass
+class FolderSource:
+    """One sample per file (.npy, .wav, images), in sorted file-name order."""
+
+    name: str
+    files: list[Path]
+    sample_shape: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def batches(self, start: int, batch_size: int):
+        for i in range(start, len(self), batch_size):
+            chunk = self.files[i : i + batch_size]
+            x = np.stack([read_sample_file(f, self.sample_shape) for f in chunk])
+            yield np.arange(i, i + len(chunk)), x, np.full(len(chunk), -1, dtype=np.int64)
+
+
+def read_sample_file(path: Path, sample_shape: Sequence[int]) -> np.ndarray:
+    """Load one file as float32 shaped like ``sample_shape`` (C, ...) for the model."""
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+    elif suffix == ".wav":
+        array = _read_wav(path, sample_shape)
+    elif suffix in IMAGE_SUFFIXES:
+        array = _read_image(path, sample_shape)
+    else:
+        raise ValueError(f"{path}: unsupported file type {suffix!r} (use {sorted(FILE_SUFFIXES)})")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"{path} holds {array.dtype} values; the model needs floating-point input")
+    array = array.astype(np.float32, copy=False)
+    if tuple(array.shape) != tuple(sample_shape):
+        raise ValueError(f"{path} has shape {array.shape}, the model expects {tuple(sample_shape)}")
+    return array
+
+
+def _read_wav(path: Path, sample_shape: Sequence[int]) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: only 16-bit PCM WAV is supported, got {8 * w.getsampwidth()}-bit")
+        frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels())
+    signal = frames.mean(axis=1).astype(np.float32) / 32768.0
+    length = int(sample_shape[-1])
+    signal = signal[:length] if signal.size >= length else np.pad(signal, (0, length - signal.size))
+    return signal.reshape(1, length) if len(sample_shape) == 2 else signal
+
+
+def _read_image(path: Path, sample_shape: Sequence[int]) -> np.ndarray:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ValueError(f"{path}: reading images needs Pillow (pip install pillow)") from None
+    if len(sample_shape) != 3:
+        raise ValueError(f"{path}: the model expects {tuple(sample_shape)}, not an image (C, H, W)")
+    channels, height, width = sample_shape
+    with Image.open(path) as img:
+        img = img.convert("L" if channels == 1 else "RGB").resize((width, height))
+        array = np.asarray(img, dtype=np.float32) / 255.0
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+def open_source(spec: str, sample_shape: Sequence[int]) -> ArraySource | FolderSource:
+    """A source from a path (.npy, .npz, folder) or a data set name (``mnist``, ``mnist:train``).
+
+    An .npz needs an ``x`` array (or exactly one array) and may hold labels ``y``.
+    """
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FILE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{path} holds no {sorted(FILE_SUFFIXES)} files")
+        return FolderSource(str(path.resolve()), files, tuple(sample_shape))
+    if path.suffix == ".npy" and path.is_file():
+        return ArraySource(str(path.resolve()), np.load(path, mmap_mode="r", allow_pickle=False))
+    if path.suffix == ".npz" and path.is_file():
+        with np.load(path, allow_pickle=False) as npz:
+            keys = list(npz.keys())
+            key = "x" if "x" in keys else (keys[0] if len(keys) == 1 else None)
+            if key is None:
+                raise ValueError(f"{path} holds {keys}; name the samples array 'x' (labels 'y')")
+            labels = npz["y"].astype(np.int64) if "y" in keys else None
+            return ArraySource(str(path.resolve()), npz[key], labels)
+    name, _, split = spec.partition(":")
+    if name == "mnist":
+        from edgesieve.data.mnist import load_mnist_numpy
+
+        x, y = load_mnist_numpy(split or "test")
+        return ArraySource(f"mnist:{split or 'test'}", x, y)
+    if path.suffix in {".npy", ".npz"}:
+        raise ValueError(f"input file {path} does not exist")
+    raise ValueError(f"input {spec!r} is not a folder, an .npy/.npz file, or a data set name (mnist, mnist:train)")

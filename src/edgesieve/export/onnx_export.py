@@ -1,0 +1,178 @@
+"""Export a calibrated DRIP filter as one ONNX graph: batch in; score, predicted class, keep
+flag and reason code out. The thresholds are constants inside the graph, so a device needs
+only the .onnx file and onnxruntime.
+
+Only the exact closed form is exported (the target layer feeds global average pooling and one
+linear layer): a Grad-CAM that needs a backward pass has no faithful single forward graph, and
+exporting an approximation would silently change the decisions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgesieve.cam import functional as CF
+from edgesieve.cam.layers import _LayerAsLeaf
+from edgesieve.reasons import REASON_CODES
+from edgesieve.selectors.drip import DripSelector
+from edgesieve.state.files import model_fingerprint
+
+OUTPUTS = ("score", "predicted", "keep", "reason")
+FORMAT = "edgesieve-onnx-filter"
+FORMAT_VERSION = 1
+
+
+class ExportError(ValueError):
+    """The filter cannot be exported faithfully, or the exported graph failed validation."""
+
+
+def _trunk_with_layer_output(model: nn.Module, layer_name: str) -> torch.fx.GraphModule:
+    """The model as an fx graph that returns (activation of ``layer_name``, logits)."""
+    tracer = _LayerAsLeaf(layer_name)
+    graph = tracer.trace(model)
+    layer_node = next(n for n in graph.nodes if n.op == "call_module" and n.target == layer_name)
+    output = next(n for n in graph.nodes if n.op == "output")
+    logits = output.args[0]
+    graph.erase_node(output)
+    graph.output((layer_node, logits))
+    return torch.fx.GraphModule(tracer.root, graph)
+
+
+class DripFilterGraph(nn.Module):
+    """Closed-form DRIP scoring plus the threshold lookup, as a plain forward pass."""
+
+    def __init__(self, selector: DripSelector, input_positions: tuple[int, ...], layer_positions: tuple[int, ...]):
+        super().__init__()
+        cam = selector.cam_
+        self.trunk = _trunk_with_layer_output(selector.model, cam.layer_name)
+        head = selector.model.get_submodule(cam._head_name)
+        # Grad-CAM's alpha in the closed form: W[c] / Z, Z = number of positions of the layer
+        self.register_buffer("alpha", head.weight.detach().clone() / int(np.prod(layer_positions)))
+        self.register_buffer("lower", selector.lower_.float())
+        self.register_buffer("upper", selector.upper_.float())
+        self.normalize = cam.normalize
+        out_size = input_positions if cam.upsample else layer_positions
+        self.register_buffer("mean_weights", CF.upsampled_mean_weights(layer_positions, out_size).flatten().float())
+
+    def forward(self, x):
+        activations, logits = self.trunk(x)
+        predicted = logits.argmax(dim=1)
+        raw = CF.cam_from_channel_weights(activations, self.alpha[predicted]).flatten(1)
+        score = CF.drip_scores_weighted(raw, self.mean_weights, self.normalize)
+        lower, upper = self.lower[predicted], self.upper[predicted]
+        inside = (score >= lower) & (score <= upper)
+        reason = torch.where(
+            torch.isnan(lower),
+            torch.full_like(predicted, REASON_CODES["uncalibrated_class"]),
+            torch.where(inside, torch.full_like(predicted, REASON_CODES["inside_window"]), torch.zeros_like(predicted)),
+        )
+        return score, predicted, ~inside, reason.to(torch.int8)
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    path: Path
+    n_checked: int
+    max_score_diff: float
+    keep_mismatches: int
+    size_bytes: int
+
+
+def export_drip_onnx(
+    selector: DripSelector,
+    path: str | Path,
+    *,
+    sample: np.ndarray | torch.Tensor | None = None,
+    opset: int = 17,
+    atol: float = 1e-4,
+) -> ExportReport:
+    """Write the filter to ``path`` and validate it: ``onnx.checker`` must pass and
+    onnxruntime must reproduce PyTorch's decisions on ``sample`` (default: 256 random inputs)
+    with identical keep flags and scores within ``atol``. A graph that fails is deleted."""
+    import onnx
+
+    selector._check_calibrated()
+    cam = selector.cam_
+    if not cam.uses_closed_form:
+        raise ExportError(
+            f"layer {cam.layer_name!r} does not feed only global average pooling and one linear layer, so "
+            "its Grad-CAM needs a backward pass and cannot be one faithful ONNX graph. Choose such a layer "
+            "(e.g. the block whose output is pooled), or run the filter with the torch runtime"
+        )
+    if sample is None:
+        sample = torch.rand(256, *selector.sample_shape_, generator=torch.Generator().manual_seed(0))
+    sample = torch.as_tensor(np.asarray(sample, dtype=np.float32))
+    reference = selector.decide(sample)
+    layer_positions = _layer_positions(selector, sample[:1])
+    wrapper = DripFilterGraph(selector, tuple(selector.sample_shape_[1:]), layer_positions).eval()
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                wrapper,
+                (sample[:2],),
+                str(tmp),
+                input_names=["x"],
+                output_names=list(OUTPUTS),
+                dynamic_axes={name: {0: "batch"} for name in ("x", *OUTPUTS)},
+                opset_version=opset,
+                dynamo=False,
+            )
+        model_proto = onnx.load(str(tmp))
+        meta = {
+            "format": FORMAT,
+            "format_version": str(FORMAT_VERSION),
+            "sample_shape": json.dumps(list(selector.sample_shape_)),
+            "n_classes": str(selector.n_classes_),
+            "selector": json.dumps({**selector._json_params(), "thresholds": {str(k): v for k, v in selector.thresholds_.items()}}),
+            "model_fingerprint": model_fingerprint(selector.model),
+        }
+        for key, value in meta.items():
+            entry = model_proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.checker.check_model(model_proto, full_check=True)
+        onnx.save(model_proto, str(tmp))
+        report = _validate(tmp, sample.numpy(), reference, atol)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return ExportReport(path=path, n_checked=report[0], max_score_diff=report[1], keep_mismatches=report[2], size_bytes=path.stat().st_size)
+
+
+def _layer_positions(selector: DripSelector, x: torch.Tensor) -> tuple[int, ...]:
+    captured = []
+    handle = selector.cam_.layer.register_forward_hook(lambda m, i, o: captured.append(tuple(o.shape[2:])))
+    try:
+        with torch.no_grad():
+            selector.model.eval()(x)
+    finally:
+        handle.remove()
+    return captured[0]
+
+
+def _validate(path: Path, x: np.ndarray, reference, atol: float) -> tuple[int, float, int]:
+    from edgesieve.runtime.onnx_filter import OnnxFilter
+
+    out = OnnxFilter(path).decide(x)
+    diff = float(np.abs(out.score - reference.score.numpy()).max())
+    mismatches = int((out.keep != reference.keep.numpy()).sum())
+    predicted_ok = np.array_equal(out.predicted, reference.predicted.numpy())
+    if diff > atol or mismatches or not predicted_ok:
+        raise ExportError(
+            f"exported graph disagrees with PyTorch on {x.shape[0]} samples: max score difference {diff:.3g} "
+            f"(allowed {atol}), {mismatches} keep flags differ, predictions equal: {predicted_ok}"
+        )
+    return x.shape[0], diff, mismatches

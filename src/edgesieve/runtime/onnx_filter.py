@@ -1,0 +1,58 @@
+"""Run an exported DRIP filter (.onnx) with onnxruntime: no PyTorch anywhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgesieve.device.decisions import BatchDecision
+
+_EXPECTED_OUTPUTS = ["score", "predicted", "keep", "reason"]
+
+
+class OnnxFilterError(ValueError):
+    """The ONNX file is missing, corrupt, or not an edgesieve filter."""
+
+
+class OnnxFilter:
+    """A filter graph from ``edgesieve export``: ``decide(x)`` on float32 numpy batches.
+
+    ``threads`` sets onnxruntime's intra-op threads (None: its default).
+    """
+
+    def __init__(self, path: str | Path, *, threads: int | None = None):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise OnnxFilterError(f"ONNX filter {self.path} does not exist")
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own exception types for bad files
+            raise OnnxFilterError(f"{self.path} is not a loadable ONNX model (truncated or corrupt?): {err}") from err
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get("format") != "edgesieve-onnx-filter":
+            raise OnnxFilterError(f"{self.path} is an ONNX model but not an edgesieve filter (export one with `edgesieve export`)")
+        outputs = [o.name for o in self.session.get_outputs()]
+        if outputs != _EXPECTED_OUTPUTS:
+            raise OnnxFilterError(f"{self.path} has outputs {outputs}, expected {_EXPECTED_OUTPUTS}")
+        self.sample_shape = tuple(json.loads(meta["sample_shape"]))
+        self.n_classes = int(meta["n_classes"])
+        self.selector = json.loads(meta["selector"])
+        self.model_fingerprint = meta.get("model_fingerprint")
+
+    def decide(self, x: np.ndarray) -> BatchDecision:
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"input must hold floating-point values, got {x.dtype}")
+        if x.ndim < 1 or tuple(x.shape[1:]) != self.sample_shape:
+            raise ValueError(f"input has sample shape {tuple(x.shape[1:])}, the filter expects {self.sample_shape}")
+        if x.shape[0] == 0:
+            raise ValueError("empty batch")
+        score, predicted, keep, reason = self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})
+        return BatchDecision(keep=keep.astype(bool), score=score, predicted=predicted.astype(np.int64), reason=reason.astype(np.int8))

@@ -1,0 +1,482 @@
+"""The on-device store of retained samples: one SQLite file in WAL mode.
+
+Torch-free on purpose (numpy and sqlite3 only): the torch-free runtime writes the same store.
+
+Crash safety comes from SQLite transactions: each micro-batch (its retained samples, the
+stream position and the counters) is committed in one transaction, so after a crash a batch is
+either fully there or absent, and the stream position says exactly where to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from edgesieve._version import __version__
+
+FORMAT = "edgesieve-store"
+FORMAT_VERSION = 1
+POLICIES = ("reject", "evict_lowest", "reservoir")
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE samples (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    arrival INTEGER NOT NULL,
+    time REAL NOT NULL,
+    label INTEGER,
+    predicted INTEGER NOT NULL,
+    score REAL NOT NULL,
+    reason TEXT NOT NULL,
+    dtype TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    nbytes INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    UNIQUE (source, arrival)
+);
+CREATE INDEX samples_by_score ON samples (score);
+CREATE TABLE progress (source TEXT PRIMARY KEY, next_arrival INTEGER NOT NULL);
+CREATE TABLE class_counts (class INTEGER PRIMARY KEY, seen INTEGER NOT NULL, kept INTEGER NOT NULL,
+                           seen_bytes INTEGER NOT NULL, kept_bytes INTEGER NOT NULL);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+_COUNTERS = ("stored", "stored_bytes", "offered", "evicted", "rejected_full", "skipped_nonfinite")
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or written; the message says why and what to do."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or the store's size limit) is full; the batch was rolled back."""
+
+
+class StoreVersionError(StoreError):
+    """The file is a store from an incompatible edgesieve version."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    max_samples: int | None = None
+    max_bytes: int | None = None
+    policy: str = "reject"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+        for name in ("max_samples", "max_bytes"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+        if self.policy == "reservoir" and self.max_samples is None:
+            raise ValueError("the reservoir policy needs max_samples (the reservoir's size)")
+
+
+@dataclass(frozen=True)
+class RetainedBatch:
+    """One micro-batch of retained samples, all of one dtype and shape."""
+
+    arrays: np.ndarray  # (N, *shape)
+    arrivals: np.ndarray  # (N,) int
+    predicted: np.ndarray  # (N,) int
+    scores: np.ndarray  # (N,) float
+    reasons: Sequence[str]
+    labels: np.ndarray | None = None  # (N,) int, -1 where unknown
+
+    def __len__(self) -> int:
+        return int(self.arrays.shape[0])
+
+
+@dataclass(frozen=True)
+class BatchTally:
+    """Everything the stream did in one micro-batch, for the counters."""
+
+    next_arrival: int  # the stream position after this batch
+    seen_classes: np.ndarray  # predicted class of every scored sample
+    kept_mask: np.ndarray  # bool, selector's decision for every scored sample
+    sample_nbytes: int  # bytes of one sample
+    skipped_nonfinite: int = 0
+
+
+class RetainedStore:
+    """A SQLite store of retained samples with a capacity and a policy when full.
+
+    >>> import tempfile, numpy as np
+    >>> path = Path(tempfile.mkdtemp()) / "retained.db"
+    >>> with RetainedStore(path, capacity=Capacity(max_samples=2)) as store:
+    ...     batch = RetainedBatch(np.zeros((3, 4), np.float32), np.arange(3), np.zeros(3, int),
+    ...                           np.ones(3), ["outside_window"] * 3)
+    ...     tally = BatchTally(3, np.zeros(3, int), np.ones(3, bool), 16)
+    ...     store.commit("stream", batch, tally)
+    ...     store.count(), store.next_arrival("stream"), store.counter("rejected_full")
+    (2, 3, 1)
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        capacity: Capacity | None = None,
+        synchronous: str = "FULL",
+        max_db_bytes: int | None = None,
+        readonly: bool = False,
+    ):
+        self.path = Path(path)
+        self.readonly = readonly
+        if synchronous not in ("OFF", "NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be OFF, NORMAL or FULL, got {synchronous!r}")
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if readonly and not exists:
+            raise StoreError(f"no store at {self.path}")
+        try:
+            if readonly:
+                self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=30)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute(f"PRAGMA synchronous={synchronous}")
+            if max_db_bytes is not None:
+                page = self._conn.execute("PRAGMA page_size").fetchone()[0]
+                self._conn.execute(f"PRAGMA max_page_count={max(1, max_db_bytes // page)}")
+            if exists:
+                self._check_format()
+            else:
+                self._create(capacity or Capacity())
+            self.capacity = self._load_capacity(capacity)
+        except sqlite3.DatabaseError as err:
+            self._close_quietly()
+            raise StoreError(f"{self.path} is not a readable edgesieve store ({err})") from err
+        except BaseException:
+            self._close_quietly()
+            raise
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _create(self, capacity: Capacity) -> None:
+        with self._transaction():
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._conn.execute(statement)
+            meta = {
+                "format": FORMAT,
+                "format_version": str(FORMAT_VERSION),
+                "created_by": __version__,
+                "created_at": str(time.time()),
+                "capacity": json.dumps(capacity.__dict__),
+            }
+            self._conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            self._conn.executemany("INSERT INTO counters VALUES (?, 0)", [(c,) for c in _COUNTERS])
+
+    def _check_format(self) -> None:
+        try:
+            meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError as err:
+            raise StoreError(f"{self.path} is an SQLite file but not an edgesieve store ({err})") from err
+        if meta.get("format") != FORMAT:
+            raise StoreError(f"{self.path} is an SQLite file but not an edgesieve store")
+        version = int(meta.get("format_version", "0"))
+        if version != FORMAT_VERSION:
+            raise StoreVersionError(
+                f"{self.path} is a store of format version {version} (written by edgesieve "
+                f"{meta.get('created_by')}); this edgesieve {__version__} reads version {FORMAT_VERSION}. "
+                "Export it with the edgesieve that wrote it, or start a new store"
+            )
+
+    def _load_capacity(self, requested: Capacity | None) -> Capacity:
+        saved = Capacity(**json.loads(self._meta("capacity")))
+        if requested is not None and requested != saved:
+            raise ValueError(
+                f"{self.path} was created with {saved}; reopening with {requested} would change its "
+                "policy mid-stream. Reopen without a capacity, or start a new store"
+            )
+        return saved
+
+    def _meta(self, key: str) -> str:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: meta entry {key!r} is missing")
+        return row[0]
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _close_quietly(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> "RetainedStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    class _Tx:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def __enter__(self):
+            self.conn.execute("BEGIN IMMEDIATE")
+
+        def __exit__(self, kind, err, tb):
+            if kind is None:
+                self.conn.execute("COMMIT")
+            else:
+                self.conn.execute("ROLLBACK")
+
+    def _transaction(self) -> "_Tx":
+        return RetainedStore._Tx(self._conn)
+
+    def commit(self, source: str, batch: RetainedBatch | None, tally: BatchTally) -> int:
+        """Store a micro-batch's retained samples (applying the capacity policy), advance the
+        stream position and the counters, all in one transaction. Returns how many were stored.
+
+        On a full disk (or ``max_db_bytes``) nothing of the batch is written and
+        ``StoreFullError`` is raised; everything committed before stays intact.
+        """
+        if self.readonly:
+            raise StoreError(f"{self.path} was opened read-only")
+        try:
+            with self._transaction():
+                stored = self._insert(source, batch) if batch is not None and len(batch) else 0
+                self._tally(source, tally)
+            return stored
+        except sqlite3.OperationalError as err:
+            if "full" in str(err):
+                raise StoreFullError(
+                    f"{self.path}: the disk or the store's size limit is full ({err}); this batch was "
+                    f"not stored, the {self.count()} samples committed before are intact. Free space, "
+                    "raise the limit, or set a capacity with a policy (evict_lowest, reservoir)"
+                ) from err
+            raise StoreError(f"{self.path}: write failed ({err}); the batch was rolled back") from err
+
+    def _insert(self, source: str, batch: RetainedBatch) -> int:
+        arrays = np.ascontiguousarray(batch.arrays)
+        dtype, shape = arrays.dtype.str, json.dumps(list(arrays.shape[1:]))
+        nbytes = int(arrays[0].nbytes)
+        labels = batch.labels if batch.labels is not None else np.full(len(batch), -1)
+        now = time.time()
+        rows = [
+            (
+                source,
+                int(batch.arrivals[i]),
+                now,
+                None if int(labels[i]) < 0 else int(labels[i]),
+                int(batch.predicted[i]),
+                float(batch.scores[i]),
+                batch.reasons[i],
+                dtype,
+                shape,
+                nbytes,
+                arrays[i].tobytes(),
+            )
+            for i in range(len(batch))
+        ]
+        self._bump("offered", len(rows))
+        cap = self.capacity
+        if cap.max_samples is None and cap.max_bytes is None:
+            return self._insert_rows(rows)
+        if cap.policy == "reject":
+            room = self._room_for(nbytes)
+            self._bump("rejected_full", max(0, len(rows) - room))
+            return self._insert_rows(rows[:room])
+        stored = 0
+        for row in rows:  # full store: each sample decides against the current contents
+            stored += self._evict_lowest(row) if cap.policy == "evict_lowest" else self._reservoir(row)
+        return stored
+
+    def _insert_rows(self, rows) -> int:
+        if rows:
+            self._conn.executemany(
+                "INSERT INTO samples (source, arrival, time, label, predicted, score, reason, dtype, shape, "
+                "nbytes, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._bump("stored", len(rows))
+            self._bump("stored_bytes", sum(r[9] for r in rows))
+        return len(rows)
+
+    def _room_for(self, nbytes: int) -> int:
+        """How many samples of ``nbytes`` fit under the capacity now."""
+        count, size = self.counter("stored"), self.counter("stored_bytes")
+        room = []
+        if self.capacity.max_samples is not None:
+            room.append(self.capacity.max_samples - count)
+        if self.capacity.max_bytes is not None:
+            room.append((self.capacity.max_bytes - size) // max(1, nbytes))
+        return max(0, min(room))
+
+    def _delete(self, sample_id: int, nbytes: int) -> None:
+        self._conn.execute("DELETE FROM samples WHERE id = ?", (sample_id,))
+        self._bump("stored", -1)
+        self._bump("stored_bytes", -nbytes)
+        self._bump("evicted", 1)
+
+    def _evict_lowest(self, row) -> int:
+        if self._room_for(row[9]) > 0:
+            return self._insert_rows([row])
+        lowest = self._conn.execute("SELECT id, score, nbytes FROM samples ORDER BY score LIMIT 1").fetchone()
+        if lowest is None or lowest[1] >= row[5]:
+            self._bump("rejected_full", 1)
+            return 0
+        self._delete(lowest[0], lowest[2])
+        return self._insert_rows([row])
+
+    def _reservoir(self, row) -> int:
+        # Algorithm R over every sample offered to the store: the i-th is kept with probability
+        # k/i, replacing a uniformly chosen one. Draws come from PCG64(seed) advanced to i, so a
+        # resumed stream makes the same choices.
+        i = self.counter("offered")  # already counts this row
+        if self._room_for(row[9]) > 0:
+            return self._insert_rows([row])
+        bits = np.random.PCG64(self.capacity.seed)
+        bits.advance(2 * i)
+        rng = np.random.Generator(bits)
+        if rng.random() >= self.capacity.max_samples / i:
+            self._bump("rejected_full", 1)
+            return 0
+        count = self.counter("stored")
+        victim = self._conn.execute(
+            "SELECT id, nbytes FROM samples ORDER BY id LIMIT 1 OFFSET ?", (int(rng.integers(count)),)
+        ).fetchone()
+        self._delete(*victim)
+        return self._insert_rows([row])
+
+    def _tally(self, source: str, tally: BatchTally) -> None:
+        self._conn.execute(
+            "INSERT INTO progress VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET next_arrival = excluded.next_arrival",
+            (source, int(tally.next_arrival)),
+        )
+        classes = np.asarray(tally.seen_classes, dtype=np.int64)
+        kept = np.asarray(tally.kept_mask, dtype=bool)
+        if classes.size:
+            n = int(classes.max()) + 1
+            seen = np.bincount(classes, minlength=n)
+            kept_n = np.bincount(classes[kept], minlength=n)
+            self._conn.executemany(
+                "INSERT INTO class_counts VALUES (?, ?, ?, ?, ?) ON CONFLICT(class) DO UPDATE SET "
+                "seen = seen + excluded.seen, kept = kept + excluded.kept, "
+                "seen_bytes = seen_bytes + excluded.seen_bytes, kept_bytes = kept_bytes + excluded.kept_bytes",
+                [
+                    (c, int(seen[c]), int(kept_n[c]), int(seen[c]) * tally.sample_nbytes, int(kept_n[c]) * tally.sample_nbytes)
+                    for c in np.flatnonzero(seen)
+                ],
+            )
+        if tally.skipped_nonfinite:
+            self._bump("skipped_nonfinite", tally.skipped_nonfinite)
+
+    def _bump(self, name: str, delta: int) -> None:
+        if delta:
+            self._conn.execute("UPDATE counters SET value = value + ? WHERE name = ?", (int(delta), name))
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def counter(self, name: str) -> int:
+        row = self._conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+
+    def next_arrival(self, source: str) -> int:
+        """Where a stream resumes: the arrival index after the last committed batch (0 if new)."""
+        row = self._conn.execute("SELECT next_arrival FROM progress WHERE source = ?", (source,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def ids(self) -> list[int]:
+        return [r[0] for r in self._conn.execute("SELECT id FROM samples ORDER BY id")]
+
+    def read(self, sample_id: int) -> dict:
+        """One sample: its array and metadata."""
+        row = self._conn.execute(
+            "SELECT id, source, arrival, time, label, predicted, score, reason, dtype, shape, data "
+            "FROM samples WHERE id = ?",
+            (sample_id,),
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no sample with id {sample_id}")
+        return _row_to_sample(row)
+
+    def iter_samples(self, batch_rows: int = 512) -> Iterator[dict]:
+        """Every stored sample in id order, read in chunks (constant memory)."""
+        last = -1
+        while True:
+            rows = self._conn.execute(
+                "SELECT id, source, arrival, time, label, predicted, score, reason, dtype, shape, data "
+                "FROM samples WHERE id > ? ORDER BY id LIMIT ?",
+                (last, batch_rows),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _row_to_sample(row)
+            last = rows[-1][0]
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        """All samples as arrays: ``x`` (N, *shape), ``label`` (-1 unknown), ``predicted``,
+        ``score``, ``arrival``, ``id``. Samples must share one shape and dtype."""
+        samples = list(self.iter_samples())
+        if not samples:
+            return {k: np.zeros(0) for k in ("x", "label", "predicted", "score", "arrival", "id")}
+        shapes = {(s["array"].shape, s["array"].dtype.str) for s in samples}
+        if len(shapes) > 1:
+            raise ValueError(f"samples have {len(shapes)} different shapes/dtypes; read them with iter_samples()")
+        return {
+            "x": np.stack([s["array"] for s in samples]),
+            "label": np.array([-1 if s["label"] is None else s["label"] for s in samples], dtype=np.int64),
+            "predicted": np.array([s["predicted"] for s in samples], dtype=np.int64),
+            "score": np.array([s["score"] for s in samples], dtype=np.float64),
+            "arrival": np.array([s["arrival"] for s in samples], dtype=np.int64),
+            "id": np.array([s["id"] for s in samples], dtype=np.int64),
+        }
+
+    def export_npz(self, path: str | Path) -> Path:
+        path = Path(path)
+        np.savez(path, **self.to_numpy())
+        return path
+
+    def info(self) -> dict:
+        """A summary: counts, bytes, per-class seen/kept, capacity, stream positions."""
+        classes = self._conn.execute("SELECT class, seen, kept, seen_bytes, kept_bytes FROM class_counts ORDER BY class").fetchall()
+        return {
+            "path": str(self.path),
+            "format_version": FORMAT_VERSION,
+            "created_by": self._meta("created_by"),
+            "capacity": self.capacity.__dict__,
+            "counters": {name: self.counter(name) for name in _COUNTERS},
+            "samples": self.count(),
+            "classes": [
+                {"class": c, "seen": s, "kept": k, "discarded": s - k, "seen_bytes": sb, "kept_bytes": kb}
+                for c, s, k, sb, kb in classes
+            ],
+            "sources": dict(self._conn.execute("SELECT source, next_arrival FROM progress").fetchall()),
+        }
+
+    def integrity_check(self) -> str:
+        return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _row_to_sample(row) -> dict:
+    sample_id, source, arrival, t, label, predicted, score, reason, dtype, shape, data = row
+    array = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape))
+    return {
+        "id": sample_id,
+        "source": source,
+        "arrival": arrival,
+        "time": t,
+        "label": label,
+        "predicted": predicted,
+        "score": score,
+        "reason": reason,
+        "array": array,
+    }
