@@ -2,7 +2,7 @@
 
     python benchmarks/bench_scoring.py            # writes benchmarks/results/scoring.{md,json}
 
-Columns (samples per second, median over repeats):
+Columns (samples per second, median over repeats; the four methods are timed round-robin):
   inference    model(x) under no_grad
   closed-form  GradCAM(...).scores(x): DRIP scores via the exact no-backward form
   autograd     GradCAM(..., closed_form=False).explain(x): upsampled heatmaps and scores
@@ -30,16 +30,20 @@ from edgesieve.models import EfficientNetStyle, MnistCNN
 RESULTS = Path(__file__).parent / "results"
 
 
-def timed(fn, *, min_time: float = 1.0, min_repeats: int = 5, warmup: int = 2) -> float:
-    """Median seconds per call."""
+def timed(fns: dict, *, min_time: float = 2.0, min_repeats: int = 5, warmup: int = 3) -> dict:
+    """Median seconds per call of each function, timed round-robin (one call of each in turn),
+    so drifts in machine speed hit every method alike."""
     for _ in range(warmup):
-        fn()
-    times, start = [], time.perf_counter()
-    while len(times) < min_repeats or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    start = time.perf_counter()
+    while min(map(len, times.values())) < min_repeats or time.perf_counter() - start < min_time * len(fns):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def captum_fn(model, layer, x):
@@ -74,12 +78,15 @@ def bench_model(name, model, sample_shape, batch_sizes, min_time):
             with torch.no_grad():
                 model(x)
 
-        t = {
-            "inference": timed(inference, min_time=min_time),
-            "closed_form": timed(lambda: closed.scores(x), min_time=min_time),
-            "autograd": timed(lambda: autograd.explain(x), min_time=min_time),
-            "captum": timed(captum_fn(model, layer, x), min_time=min_time),
-        }
+        t = timed(
+            {
+                "inference": inference,
+                "closed_form": lambda: closed.scores(x),
+                "autograd": lambda: autograd.explain(x),
+                "captum": captum_fn(model, layer, x),
+            },
+            min_time=min_time,
+        )
         row = {"model": name, "input": "x".join(map(str, sample_shape)), "batch": bs}
         row.update({f"{k}_per_s": bs / v for k, v in t.items()})
         row["closed_vs_inference"] = t["inference"] / t["closed_form"]
@@ -96,7 +103,7 @@ def decision_latency_ms(min_time):
         warnings.simplefilter("ignore")
         sel = DripSelector(model).calibrate(torch.rand(500, 1, 28, 28))
     x = torch.rand(1, 1, 28, 28)
-    return 1000 * timed(lambda: sel.decide(x), min_time=min_time, min_repeats=50)
+    return 1000 * timed({"decide": lambda: sel.decide(x)}, min_time=min_time, min_repeats=50)["decide"]
 
 
 def to_markdown(rows, latency_ms, meta) -> str:
@@ -119,7 +126,7 @@ def to_markdown(rows, latency_ms, meta) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2, the target device)")
-    parser.add_argument("--min-time", type=float, default=1.0, help="seconds of timing per cell")
+    parser.add_argument("--min-time", type=float, default=2.0, help="seconds of timing per cell")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32, 256])
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

@@ -105,3 +105,32 @@ def fitted_conv2d():
     for p in model.parameters():
         p.grad = None
     return model, class_patterned_data(300, seed=1), class_patterned_data(300, seed=2)
+
+
+@pytest.fixture(scope="session")
+def device_artifacts(tmp_path_factory):
+    """A MnistCNN with its weights (safetensors), a calibrated DRIP state, the exported ONNX
+    filter and a stream file of MNIST-sized inputs: what a device deployment has."""
+    import numpy as np
+
+    from edgesieve import DripSelector
+    from edgesieve.export import export_drip_onnx
+    from edgesieve.models import MnistCNN, save_weights
+
+    folder = tmp_path_factory.mktemp("device")
+    torch.manual_seed(0)
+    model = trained_like(MnistCNN(), torch.rand(64, 1, 28, 28))
+    with torch.no_grad():  # spread the predictions over several classes
+        model.classifier.weight.mul_(20)
+    calib = torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        selector = DripSelector(model, dpw=0.3).calibrate(calib)
+    save_weights(model, folder / "model.safetensors")
+    selector.save(folder / "drip.json")
+    export_drip_onnx(selector, folder / "filter.onnx")
+    stream = np.random.default_rng(2).random((3000, 1, 28, 28), dtype=np.float32)
+    np.save(folder / "stream.npy", stream)
+    return {"folder": folder, "model": model, "selector": selector, "stream": stream}

@@ -54,7 +54,10 @@ def run_once(
     cfg: DemoConfig,
     seed: int,
     progress: bool = True,
+    artifacts: Path | None = None,
 ) -> dict:
+    """One run of the protocol; with ``artifacts`` the baseline model (safetensors) and its
+    calibrated DRIP state (JSON) are saved there, ready for ``edgesieve filter`` and ``export``."""
     gen = torch.Generator().manual_seed(seed)
     d1, d2, d3 = split_indices(x.shape[0], gen)
     n_classes = int(max(y.max(), y_test.max())) + 1
@@ -65,6 +68,11 @@ def run_once(
 
     baseline = fit(d1, "baseline")
     selector = DripSelector(baseline, dpw=cfg.dpw).calibrate(x[d2])
+    if artifacts is not None:
+        from edgesieve.models import save_weights
+
+        save_weights(baseline, Path(artifacts) / "model.safetensors")
+        selector.save(Path(artifacts) / "drip.json")
     start = time.perf_counter()
     decision = selector.decide(x[d3])
     decide_s = time.perf_counter() - start
@@ -120,7 +128,8 @@ def run_demo(cfg: DemoConfig, out: Path | None = None, *, root=None, progress: b
     x, y = x_all[pick], y_all[pick]
     rows = []
     for i in range(cfg.runs):
-        rows.append(run_once(x, y, x_test, y_test, MnistCNN, cfg, seed=cfg.seed + i, progress=progress))
+        artifacts = Path(out) if out is not None and i == 0 else None
+        rows.append(run_once(x, y, x_test, y_test, MnistCNN, cfg, seed=cfg.seed + i, progress=progress, artifacts=artifacts))
         if progress:
             print(f"run {i + 1}/{cfg.runs}: drip {100 * rows[-1]['drip_acc']:.2f}%, "
                   f"random {100 * rows[-1]['random_acc']:.2f}%, savings {100 * rows[-1]['savings']:.1f}%", flush=True)

@@ -42,7 +42,8 @@ class DripSelector(Selector):
     >>> from edgesieve.models import MnistCNN
     >>> torch.manual_seed(0) and None
     >>> model = MnistCNN().eval()
-    >>> sel = DripSelector(model, dpw=0.25).calibrate(torch.rand(200, 1, 28, 28))
+    >>> x_val, y_val = torch.rand(200, 1, 28, 28), torch.arange(200) % 10
+    >>> sel = DripSelector(model, dpw=0.25, group_by="label").calibrate(x_val, y_val)
     >>> d = sel.decide(torch.rand(8, 1, 28, 28))
     >>> d.keep.dtype, d.score.shape, d.predicted.shape
     (torch.bool, torch.Size([8]), torch.Size([8]))

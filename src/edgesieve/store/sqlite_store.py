@@ -115,7 +115,7 @@ class RetainedStore:
     ...     batch = RetainedBatch(np.zeros((3, 4), np.float32), np.arange(3), np.zeros(3, int),
     ...                           np.ones(3), ["outside_window"] * 3)
     ...     tally = BatchTally(3, np.zeros(3, int), np.ones(3, bool), 16)
-    ...     store.commit("stream", batch, tally)
+    ...     stored = store.commit("stream", batch, tally)
     ...     store.count(), store.next_arrival("stream"), store.counter("rejected_full")
     (2, 3, 1)
     """
@@ -230,8 +230,13 @@ class RetainedStore:
 
         def __exit__(self, kind, err, tb):
             if kind is None:
-                self.conn.execute("COMMIT")
-            else:
+                try:
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
+            elif self.conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
                 self.conn.execute("ROLLBACK")
 
     def _transaction(self) -> "_Tx":
@@ -259,6 +264,8 @@ class RetainedStore:
                     "raise the limit, or set a capacity with a policy (evict_lowest, reservoir)"
                 ) from err
             raise StoreError(f"{self.path}: write failed ({err}); the batch was rolled back") from err
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"{self.path}: write failed ({err}); the batch was rolled back") from err
 
     def _insert(self, source: str, batch: RetainedBatch) -> int:
         arrays = np.ascontiguousarray(batch.arrays)
@@ -282,6 +289,7 @@ class RetainedStore:
             )
             for i in range(len(batch))
         ]
+        offered_before = self.counter("offered")
         self._bump("offered", len(rows))
         cap = self.capacity
         if cap.max_samples is None and cap.max_bytes is None:
@@ -291,8 +299,8 @@ class RetainedStore:
             self._bump("rejected_full", max(0, len(rows) - room))
             return self._insert_rows(rows[:room])
         stored = 0
-        for row in rows:  # full store: each sample decides against the current contents
-            stored += self._evict_lowest(row) if cap.policy == "evict_lowest" else self._reservoir(row)
+        for i, row in enumerate(rows, start=offered_before + 1):  # each decides against the current contents
+            stored += self._evict_lowest(row) if cap.policy == "evict_lowest" else self._reservoir(row, i)
         return stored
 
     def _insert_rows(self, rows) -> int:
@@ -332,16 +340,13 @@ class RetainedStore:
         self._delete(lowest[0], lowest[2])
         return self._insert_rows([row])
 
-    def _reservoir(self, row) -> int:
-        # Algorithm R over every sample offered to the store: the i-th is kept with probability
-        # k/i, replacing a uniformly chosen one. Draws come from PCG64(seed) advanced to i, so a
-        # resumed stream makes the same choices.
-        i = self.counter("offered")  # already counts this row
+    def _reservoir(self, row, i: int) -> int:
+        # Algorithm R over every sample offered to the store: the i-th (1-based) is kept with
+        # probability k/i, replacing a uniformly chosen one. The draws depend only on (seed, i),
+        # so a resumed stream makes the same choices.
         if self._room_for(row[9]) > 0:
             return self._insert_rows([row])
-        bits = np.random.PCG64(self.capacity.seed)
-        bits.advance(2 * i)
-        rng = np.random.Generator(bits)
+        rng = np.random.default_rng((self.capacity.seed, i))
         if rng.random() >= self.capacity.max_samples / i:
             self._bump("rejected_full", 1)
             return 0
@@ -368,7 +373,7 @@ class RetainedStore:
                 "seen = seen + excluded.seen, kept = kept + excluded.kept, "
                 "seen_bytes = seen_bytes + excluded.seen_bytes, kept_bytes = kept_bytes + excluded.kept_bytes",
                 [
-                    (c, int(seen[c]), int(kept_n[c]), int(seen[c]) * tally.sample_nbytes, int(kept_n[c]) * tally.sample_nbytes)
+                    (int(c), int(seen[c]), int(kept_n[c]), int(seen[c]) * tally.sample_nbytes, int(kept_n[c]) * tally.sample_nbytes)
                     for c in np.flatnonzero(seen)
                 ],
             )

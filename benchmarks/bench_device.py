@@ -1,0 +1,141 @@
+"""Device-side budgets: torch-free filter memory, per-sample filter latency, store write rate.
+
+    python benchmarks/bench_device.py      # writes benchmarks/results/device.{md,json}
+
+Uses the MNIST CNN. Its weights come from a short training run on real MNIST when the data
+are fetched (else random weights; latency and memory do not depend on the weights).
+Each filter run is a fresh `edgesieve filter` process, so peak RSS covers the whole process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgesieve import DripSelector, __version__
+from edgesieve.export import export_drip_onnx
+from edgesieve.models import MnistCNN, save_weights
+from edgesieve.store import BatchTally, RetainedBatch, RetainedStore
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def make_artifacts(folder: Path, n_stream: int) -> Path:
+    try:
+        from edgesieve.data import load_mnist
+        from edgesieve.experiments.training import train_classifier
+
+        x, y = load_mnist("train")
+        stream = load_mnist("test")[0][:n_stream].numpy()
+        torch.manual_seed(0)
+        model = train_classifier(MnistCNN(), x[:4000], y[:4000], epochs=2, progress=False)
+        calib = x[4000:6000]
+    except FileNotFoundError:
+        torch.manual_seed(0)
+        model = MnistCNN().eval()
+        calib = torch.rand(2000, 1, 28, 28)
+        stream = np.random.default_rng(0).random((n_stream, 1, 28, 28), dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        selector = DripSelector(model).calibrate(calib)
+    save_weights(model, folder / "model.safetensors")
+    selector.save(folder / "drip.json")
+    export_drip_onnx(selector, folder / "filter.onnx")
+    np.save(folder / "stream.npy", stream)
+    files = folder / "files"
+    files.mkdir()
+    for i, sample in enumerate(stream):
+        np.save(files / f"{i:06d}.npy", sample)
+    return folder
+
+
+# A small launcher starts the filter and reports the child's own peak RSS: measured from this
+# process, the child would inherit this process's (torch-sized) high-water mark through fork.
+_LAUNCHER = (
+    "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, status, usage = os.wait4(p.pid, 0); "
+    "print(f'PEAK_RSS_KB {usage.ru_maxrss} RC {os.waitstatus_to_exitcode(status)}', file=sys.stderr)"
+)
+
+
+def run_filter_process(args: list[str]) -> dict:
+    """Run one `edgesieve filter` process; return its peak RSS, wall time and latencies."""
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "edgesieve", "filter", *args, "--no-progress"],
+        capture_output=True, text=True,
+    )
+    wall = time.perf_counter() - t0
+    report = done.stderr.strip().splitlines()[-1].split()
+    if report[0] != "PEAK_RSS_KB" or report[3] != "0":
+        raise RuntimeError(done.stderr)
+    line = next(l for l in done.stdout.splitlines() if l.startswith("per-sample latency"))
+    latency = {k: float(v.split()[0]) for k, v in (p.strip().split(" ", 1) for p in line.split(":", 1)[1].split(","))}
+    return {"peak_rss_mb": int(report[1]) / 1024, "wall_s": wall, **{f"latency_{k}_ms": v for k, v in latency.items()}}
+
+
+def store_write_rate(folder: Path, n: int, synchronous: str, batch: int = 64) -> float:
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, 1, 28, 28), dtype=np.float32)
+    with RetainedStore(folder / f"write_{synchronous}.db", synchronous=synchronous) as store:
+        t0 = time.perf_counter()
+        for i in range(0, n, batch):
+            arrivals = np.arange(i, i + batch)
+            b = RetainedBatch(x, arrivals, arrivals % 10, rng.random(batch), ["outside_window"] * batch)
+            store.commit("bench", b, BatchTally(i + batch, arrivals % 10, np.ones(batch, bool), x[0].nbytes))
+        return n / (time.perf_counter() - t0)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=10_000, help="stream length (default: the 10,000 MNIST test images)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_artifacts(Path(tmp), args.samples)
+        common = ["--batch-size", "64", "--threads", "2"]
+        runs = [
+            ("onnx (torch-free)", "folder of .npy files", ["--runtime", "onnx", "--model", str(folder / "filter.onnx"), "--input", str(folder / "files")]),
+            ("onnx (torch-free)", ".npy array (mmap)", ["--runtime", "onnx", "--model", str(folder / "filter.onnx"), "--input", str(folder / "stream.npy")]),
+            ("torch", ".npy array (mmap)", ["--model", "mnist_cnn", "--weights", str(folder / "model.safetensors"), "--selector", str(folder / "drip.json"), "--input", str(folder / "stream.npy")]),
+        ]
+        for i, (runtime, source, extra) in enumerate(runs):
+            result = run_filter_process([*extra, "--store", str(folder / f"r{i}.db"), *common])
+            rows.append({"runtime": runtime, "input": source, **result})
+            print(rows[-1], flush=True)
+        writes = {s: store_write_rate(folder, 20_000, s) for s in ("FULL", "NORMAL")}
+        print("store writes/s:", writes)
+    meta = {"edgesieve": __version__, "torch": torch.__version__, "platform": platform.platform(),
+            "samples": args.samples, "command": "python benchmarks/bench_device.py " + " ".join(argv or [])}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "device.json").write_text(json.dumps({"meta": meta, "filter": rows, "store_writes_per_s": writes}, indent=1))
+    lines = [
+        "# Device budgets (MNIST CNN, 2 threads, micro-batches of 64)\n",
+        f"Command: `{meta['command']}`; {args.samples} MNIST-sized samples; {meta['platform']}.\n",
+        "| runtime | input | peak RSS of the whole process (MB) | p50 ms/sample | p90 | p99 | wall s |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['runtime']} | {r['input']} | {r['peak_rss_mb']:.0f} | {r['latency_p50_ms']:.3f} | "
+                     f"{r['latency_p90_ms']:.3f} | {r['latency_p99_ms']:.3f} | {r['wall_s']:.1f} |")
+    lines.append("\nLatency = score + decision + store write (one SQLite transaction per micro-batch, synchronous=FULL), per sample.\n")
+    lines.append("| store writes, retained MNIST samples (float32 28x28), batches of 64 | samples/s |")
+    lines.append("|---|---:|")
+    for sync, rate in writes.items():
+        lines.append(f"| synchronous={sync} (WAL) | {rate:,.0f} |")
+    (args.out / "device.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out / 'device.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+import json
+
+import numpy as np
+
+from edgesieve.cli.main import main
+
+
+def test_export_filter_store_commands(device_artifacts, tmp_path, capsys):
+    folder = device_artifacts["folder"]
+    onnx_path = tmp_path / "f.onnx"
+    assert main(["export", "--model", "mnist_cnn", "--weights", str(folder / "model.safetensors"),
+                 "--selector", str(folder / "drip.json"), "--out", str(onnx_path), "--check-samples", "256"]) == 0
+    assert "onnx.checker passed" in capsys.readouterr().out
+    np.save(tmp_path / "s.npy", device_artifacts["stream"][:300])
+    for runtime, model in (("torch", "mnist_cnn"), ("onnx", str(onnx_path))):
+        argv = ["filter", "--runtime", runtime, "--model", model, "--input", str(tmp_path / "s.npy"),
+                "--store", str(tmp_path / f"{runtime}.db"), "--no-progress", "--max-samples", "100", "--policy", "evict_lowest"]
+        if runtime == "torch":
+            argv += ["--weights", str(folder / "model.safetensors"), "--selector", str(folder / "drip.json")]
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "seen 300" in out and "bytes saved by discarding" in out and "discarded" in out
+    assert main(["store", "info", str(tmp_path / "onnx.db"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["samples"] == 100 and info["capacity"]["policy"] == "evict_lowest"
+    assert main(["store", "export", str(tmp_path / "onnx.db"), "--out", str(tmp_path / "r.npz")]) == 0
+    with np.load(tmp_path / "r.npz") as npz:
+        assert npz["x"].shape == (100, 1, 28, 28)
+
+
+def test_clear_errors(device_artifacts, tmp_path, capsys):
+    folder = device_artifacts["folder"]
+    broken = tmp_path / "broken.json"
+    broken.write_text((folder / "drip.json").read_text()[:100])
+    cases = [
+        (["filter", "--model", "mnist_cnn", "--weights", str(folder / "model.safetensors"), "--selector", str(broken),
+          "--input", "mnist:test", "--store", str(tmp_path / "a.db")], "truncated or corrupt JSON"),
+        (["filter", "--model", "mnist_cnn", "--selector", str(folder / "drip.json"), "--input", "mnist:test",
+          "--store", str(tmp_path / "b.db")], "calibrated on a different model"),
+        (["filter", "--runtime", "onnx", "--model", str(folder / "drip.json"), "--input", "x.npy",
+          "--store", str(tmp_path / "c.db")], "not a loadable ONNX model"),
+        (["store", "info", str(tmp_path / "nope.db")], "no store at"),
+        (["filter", "--model", "resnet", "--selector", str(folder / "drip.json"), "--input", "mnist",
+          "--store", str(tmp_path / "d.db")], "unknown model 'resnet'"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err

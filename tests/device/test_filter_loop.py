@@ -1,0 +1,111 @@
+import wave
+
+import numpy as np
+import pytest
+
+from edgesieve.device.filter_loop import run_filter
+from edgesieve.device.sources import ArraySource, open_source
+from edgesieve.device.torch_filter import TorchFilter
+from edgesieve.runtime import OnnxFilter
+from edgesieve.store import RetainedStore
+
+
+@pytest.fixture
+def onnx_filter(device_artifacts):
+    return OnnxFilter(device_artifacts["folder"] / "filter.onnx")
+
+
+def test_torch_and_onnx_runtimes_store_the_same(device_artifacts, onnx_filter, tmp_path):
+    stream = device_artifacts["stream"][:500]
+    results = {}
+    for name, filt in (("torch", TorchFilter(device_artifacts["selector"])), ("onnx", onnx_filter)):
+        with RetainedStore(tmp_path / f"{name}.db") as store:
+            summary = run_filter(filt, ArraySource("s", stream), store, batch_size=64, progress=False)
+            results[name] = store.to_numpy()
+        assert summary.seen == 500 and summary.stored == summary.kept and 0 < summary.kept < 500
+        assert set(summary.latency_ms) == {"p50", "p90", "p99"}
+        assert "per-sample latency" in summary.format()
+    assert np.array_equal(results["torch"]["arrival"], results["onnx"]["arrival"])
+    assert np.array_equal(results["torch"]["x"], stream[results["torch"]["arrival"]])
+
+
+def test_resume_continues_without_duplicates(onnx_filter, device_artifacts, tmp_path):
+    stream = device_artifacts["stream"][:600]
+    with RetainedStore(tmp_path / "whole.db") as store:
+        run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=50, progress=False)
+        whole = store.to_numpy()["arrival"]
+    with RetainedStore(tmp_path / "parts.db") as store:
+        first = run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=50, limit=200, progress=False)
+        assert first.next_arrival == 200
+    with RetainedStore(tmp_path / "parts.db") as store:
+        second = run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=50, progress=False)
+        assert second.started_at == 200 and second.seen == 400
+        parts = store.to_numpy()["arrival"]
+        info = store.info()
+    assert np.array_equal(parts, whole)
+    assert sum(c["seen"] for c in info["classes"]) == 600
+
+
+def test_nonfinite_samples_are_skipped_or_rejected(onnx_filter, device_artifacts, tmp_path):
+    stream = device_artifacts["stream"][:100].copy()
+    stream[[3, 50]] = np.nan
+    stream[70, 0, 0, 0] = np.inf
+    with RetainedStore(tmp_path / "skip.db") as store:
+        summary = run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=32, progress=False)
+        stored = store.to_numpy()["arrival"].tolist()
+        assert summary.skipped_nonfinite == 3 and summary.seen == 97 and store.counter("skipped_nonfinite") == 3
+        assert not {3, 50, 70} & set(stored) and store.next_arrival("s") == 100
+    with RetainedStore(tmp_path / "reject.db") as store:
+        with pytest.raises(ValueError, match=r"arrival indices \[3\] hold NaN or Inf"):
+            run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=32, nonfinite="reject", progress=False)
+        assert store.count() == 0 and store.next_arrival("s") == 0
+
+
+def test_all_nonfinite_batch_still_advances(onnx_filter, tmp_path):
+    stream = np.full((10, 1, 28, 28), np.nan, dtype=np.float32)
+    with RetainedStore(tmp_path / "s.db") as store:
+        summary = run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=4, progress=False)
+        assert summary.next_arrival == 10 and store.next_arrival("s") == 10 and summary.seen == 0
+
+
+def test_shape_and_dtype_mismatch(onnx_filter, tmp_path):
+    with RetainedStore(tmp_path / "s.db") as store:
+        with pytest.raises(ValueError, match=r"shape \(1, 32, 32\).*expects \(1, 28, 28\)"):
+            run_filter(onnx_filter, ArraySource("s", np.zeros((4, 1, 32, 32), np.float32)), store, progress=False)
+        with pytest.raises(TypeError, match="uint8.*floating-point"):
+            run_filter(onnx_filter, ArraySource("s", np.zeros((4, 1, 28, 28), np.uint8)), store, progress=False)
+
+
+def test_sources(tmp_path, device_artifacts):
+    stream = device_artifacts["stream"][:5]
+    np.savez(tmp_path / "with_labels.npz", x=stream, y=np.arange(5))
+    src = open_source(str(tmp_path / "with_labels.npz"), (1, 28, 28))
+    (_, x, labels), = list(src.batches(0, 10))
+    assert np.array_equal(x, stream) and labels.tolist() == [0, 1, 2, 3, 4]
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for i in range(3):
+        np.save(folder / f"{i:03d}.npy", stream[i])
+    batches = list(open_source(str(folder), (1, 28, 28)).batches(1, 10))
+    assert batches[0][0].tolist() == [1, 2] and np.array_equal(batches[0][1], stream[1:3])
+    with pytest.raises(ValueError, match="not a folder, an .npy/.npz file, or a data set name"):
+        open_source("nothing-here", (1, 28, 28))
+    with pytest.raises(ValueError, match="does not exist"):
+        open_source(str(tmp_path / "missing.npy"), (1, 28, 28))
+
+
+def test_wav_and_image_files(tmp_path):
+    PIL = pytest.importorskip("PIL.Image")
+    signal = (np.sin(np.linspace(0, 50, 300)) * 20000).astype("<i2")
+    with wave.open(str(tmp_path / "a.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(signal.tobytes())
+    (_, x, _), = list(open_source(str(tmp_path), (1, 400)).batches(0, 4))
+    assert x.shape == (1, 1, 400) and np.allclose(x[0, 0, :300], signal / 32768.0) and not x[0, 0, 300:].any()
+    img_dir = tmp_path / "img"
+    img_dir.mkdir()
+    PIL.fromarray(np.full((40, 40), 255, np.uint8)).save(img_dir / "white.png")
+    (_, x, _), = list(open_source(str(img_dir), (1, 28, 28)).batches(0, 4))
+    assert x.shape == (1, 1, 28, 28) and np.allclose(x, 1.0)

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import torch
+
+from edgesieve import DripSelector
+from edgesieve.export import ExportError, export_drip_onnx
+from edgesieve.runtime import OnnxFilter, OnnxFilterError
+
+
+def mnist_sized_inputs(n=10_000):
+    try:
+        from edgesieve.data import load_mnist_numpy
+
+        return load_mnist_numpy("test")[0][:n]
+    except FileNotFoundError:
+        return np.random.default_rng(0).random((n, 1, 28, 28), dtype=np.float32)
+
+
+def test_parity_on_10000_inputs(device_artifacts):
+    x = mnist_sized_inputs()
+    onnx_out = OnnxFilter(device_artifacts["folder"] / "filter.onnx").decide(x)
+    ref = device_artifacts["selector"].decide(torch.from_numpy(x))
+    assert np.array_equal(onnx_out.keep, ref.keep.numpy())
+    assert np.array_equal(onnx_out.predicted, ref.predicted.numpy())
+    assert np.array_equal(onnx_out.reason, ref.reason.numpy())
+    assert np.abs(onnx_out.score - ref.score.numpy()).max() <= 1e-4
+
+
+@pytest.mark.parametrize("normalize", ["max", "minmax"])
+@pytest.mark.parametrize("upsample", [True, False])
+def test_export_options(device_artifacts, tmp_path, normalize, upsample):
+    model = device_artifacts["model"]
+    sel = DripSelector(model, normalize=normalize, upsample=upsample, dpw=0.3).calibrate(torch.rand(500, 1, 28, 28))
+    report = export_drip_onnx(sel, tmp_path / "f.onnx", sample=mnist_sized_inputs(2000))
+    assert report.keep_mismatches == 0 and report.max_score_diff <= 1e-4 and report.n_checked == 2000
+    filt = OnnxFilter(report.path)
+    assert filt.selector["normalize"] == normalize and filt.sample_shape == (1, 28, 28)
+
+
+def test_no_export_without_closed_form(two_head_model, tmp_path):
+    sel = DripSelector(two_head_model).calibrate(torch.randn(100, 1, 32))
+    with pytest.raises(ExportError, match="needs a backward pass and cannot be one faithful ONNX graph"):
+        export_drip_onnx(sel, tmp_path / "f.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_corrupt_truncated_and_foreign_onnx(device_artifacts, tmp_path):
+    good = (device_artifacts["folder"] / "filter.onnx").read_bytes()
+    (tmp_path / "trunc.onnx").write_bytes(good[: len(good) // 3])
+    (tmp_path / "junk.onnx").write_bytes(b"\x00garbage" * 50)
+    for name in ("trunc.onnx", "junk.onnx"):
+        with pytest.raises(OnnxFilterError, match="not a loadable ONNX model"):
+            OnnxFilter(tmp_path / name)
+    with pytest.raises(OnnxFilterError, match="does not exist"):
+        OnnxFilter(tmp_path / "missing.onnx")
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    torch.onnx.export(plain, (torch.rand(1, 4),), str(tmp_path / "plain.onnx"), dynamo=False)
+    with pytest.raises(OnnxFilterError, match="not an edgesieve filter"):
+        OnnxFilter(tmp_path / "plain.onnx")
+
+
+def test_runtime_input_checks(device_artifacts):
+    filt = OnnxFilter(device_artifacts["folder"] / "filter.onnx")
+    with pytest.raises(ValueError, match=r"sample shape \(1, 27, 28\)"):
+        filt.decide(np.zeros((2, 1, 27, 28), np.float32))
+    with pytest.raises(TypeError, match="floating-point"):
+        filt.decide(np.zeros((2, 1, 28, 28), np.uint8))
+    with pytest.raises(ValueError, match="empty batch"):
+        filt.decide(np.zeros((0, 1, 28, 28), np.float32))
