@@ -75,6 +75,11 @@ class GradCAM:
         return self._head_name is not None
 
     @property
+    def head_name(self) -> str | None:
+        """Dotted name of the linear layer of the closed form (None when autograd is used)."""
+        return self._head_name
+
+    @property
     def options(self) -> dict:
         """The options that determine the scores, as recorded in state files."""
         return {
@@ -185,7 +190,8 @@ class GradCAM:
                 try:
                     logits = self.model(x)
                 except (TypeError, ValueError):
-                    raise
+                    raise  # our hook's own errors already name the problem
+
                 except RuntimeError as err:
                     raise ValueError(
                         f"the model's forward pass failed on input of shape {tuple(x.shape)}: {err}"

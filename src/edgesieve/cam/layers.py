@@ -61,7 +61,9 @@ def expected_input(model: nn.Module) -> tuple[int, int] | None:
     return None
 
 
-class _LayerAsLeaf(torch.fx.Tracer):
+class LayerAsLeafTracer(torch.fx.Tracer):
+    """A torch.fx tracer that keeps the target layer as one call, whatever its type."""
+
     def __init__(self, layer_name: str):
         super().__init__()
         self.layer_name = layer_name
@@ -91,7 +93,7 @@ def find_gap_linear_head(model: nn.Module, layer_name: str) -> str | None:
     ('4', None)
     """
     try:
-        graph = _LayerAsLeaf(layer_name).trace(model)
+        graph = LayerAsLeafTracer(layer_name).trace(model)
     except Exception:  # untraceable models (data-dependent control flow) fall back to autograd
         return None
     modules = dict(model.named_modules())

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from edgesieve.cam import functional as CF
-from edgesieve.cam.layers import _LayerAsLeaf
+from edgesieve.cam.layers import LayerAsLeafTracer
 from edgesieve.reasons import REASON_CODES
 from edgesieve.selectors.drip import DripSelector
 from edgesieve.state.files import model_fingerprint
@@ -36,7 +36,7 @@ class ExportError(ValueError):
 
 def _trunk_with_layer_output(model: nn.Module, layer_name: str) -> torch.fx.GraphModule:
     """The model as an fx graph that returns (activation of ``layer_name``, logits)."""
-    tracer = _LayerAsLeaf(layer_name)
+    tracer = LayerAsLeafTracer(layer_name)
     graph = tracer.trace(model)
     layer_node = next(n for n in graph.nodes if n.op == "call_module" and n.target == layer_name)
     output = next(n for n in graph.nodes if n.op == "output")
@@ -53,7 +53,7 @@ class DripFilterGraph(nn.Module):
         super().__init__()
         cam = selector.cam_
         self.trunk = _trunk_with_layer_output(selector.model, cam.layer_name)
-        head = selector.model.get_submodule(cam._head_name)
+        head = selector.model.get_submodule(cam.head_name)
         # Grad-CAM's alpha in the closed form: W[c] / Z, Z = number of positions of the layer
         self.register_buffer("alpha", head.weight.detach().clone() / int(np.prod(layer_positions)))
         self.register_buffer("lower", selector.lower_.float())

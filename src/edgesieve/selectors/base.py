@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,11 +40,6 @@ class Decision:
     def reasons(self) -> list[str]:
         """The reason of each point as a string (for reports; not for hot paths)."""
         return [REASONS[c] for c in self.reason.tolist()]
-
-    @staticmethod
-    def concat(parts: list["Decision"]) -> "Decision":
-        """One decision for several consecutive batches."""
-        return Decision(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(Decision)})
 
 
 class Selector(ABC):
