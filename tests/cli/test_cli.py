@@ -5,18 +5,23 @@ from edgesieve.cli.main import build_parser, main
 
 def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit):
-        main(["demo", "--help"])
+        main(["reproduce", "drip", "--help"])
     out = capsys.readouterr().out
-    for option in ("--runs", "--pool", "--dpw", "--epochs", "--seed", "--root", "--out"):
+    for option in ("--dataset", "--runs", "--pool", "--dpw", "--dpw-sweep", "--noise-sweep", "--selector", "--epochs",
+                   "--seed", "--root", "--out", "--no-figures"):
         assert option in out
 
 
-@pytest.mark.parametrize("argv", [["demo", "--dpw", "1.5"], ["demo", "--runs", "0"]])
+@pytest.mark.parametrize("argv", [["reproduce", "drip", "--dataset", "mnist", "--out", "x", "--dpw", "1.5"],
+                                  ["reproduce", "drip", "--dataset", "mnist", "--out", "x", "--runs", "0"],
+                                  ["reproduce", "drip", "--dataset", "cifar", "--out", "x"],
+                                  ["reproduce", "drip", "--dataset", "mnist", "--out", "x", "--noise-sweep", "0,1.5"]])
 def test_bad_options_are_rejected(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
-    assert "must be" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "must be" in err or "invalid choice" in err
 
 
 def test_list_selectors(capsys):
@@ -26,12 +31,18 @@ def test_list_selectors(capsys):
 
 def test_unknown_dataset(capsys):
     assert main(["data", "fetch", "cifar"]) == 2
-    assert "unknown data set 'cifar'; available: mnist" in capsys.readouterr().err
+    assert "unknown data set 'cifar'; available: fashion, fsdd, har, mnist" in capsys.readouterr().err
 
 
 def test_missing_data_is_a_clean_error(tmp_path, capsys):
-    assert main(["demo", "--root", str(tmp_path), "--no-progress", "--out", str(tmp_path / "o")]) == 2
+    assert main(["reproduce", "drip", "--dataset", "mnist", "--root", str(tmp_path), "--no-progress", "--out", str(tmp_path / "o")]) == 2
     assert "edgesieve data fetch mnist" in capsys.readouterr().err
+
+
+def test_unknown_selector_is_a_clean_error(tmp_path, capsys):
+    argv = ["reproduce", "drip", "--dataset", "mnist", "--selector", "titan", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert "unknown selector 'titan'" in capsys.readouterr().err
 
 
 def test_parser_builds():

@@ -54,7 +54,7 @@ def expected_input(model: nn.Module) -> tuple[int, int] | None:
     with something else (then the forward pass itself is the check)."""
     for module in model.modules():
         if isinstance(module, _CONV_TYPES):
-            rank = {nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}[type(module)]
+            rank = next(r for kind, r in ((nn.Conv1d, 3), (nn.Conv2d, 4), (nn.Conv3d, 5)) if isinstance(module, kind))
             return rank, module.in_channels
         if isinstance(module, (nn.Linear,)):
             return None

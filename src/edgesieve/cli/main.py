@@ -23,6 +23,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fractions(text: str) -> tuple[float, ...]:
+    return tuple(_fraction(t) for t in text.split(","))
+
+
+def _fractions0(text: str) -> tuple[float, ...]:
+    values = tuple(float(t) for t in text.split(","))
+    if any(not 0 <= v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"noise levels must be fractions in [0, 1), got {text}")
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgesieve",
@@ -33,21 +44,40 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="fetch and locate data sets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     fetch = data_sub.add_parser("fetch", help="download a data set into the cache folder")
-    fetch.add_argument("name", help="data set name (mnist)")
+    fetch.add_argument("name", help="data set name: mnist, fashion, fsdd, har, fashion-effnet")
+    fetch.add_argument("--from", dest="source", type=Path, default=None,
+                       help="fsdd only: a folder holding the recordings ({digit}_{speaker}_{take}.wav)")
     fetch.add_argument("--root", type=Path, default=None,
                        help="cache folder (default: $EDGESIEVE_DATA or ~/.cache/edgesieve)")
     fetch.add_argument("--force", action="store_true", help="fetch again even if verified files are present")
 
-    demo = sub.add_parser("demo", help="short DRIP demo on real MNIST: DRIP vs random at the same budget")
-    demo.add_argument("--runs", type=_positive_int, default=3, help="independent reshuffles (seeds); default 3")
-    demo.add_argument("--pool", type=_positive_int, default=10_000,
-                      help="MNIST training samples per run, split 40/20/40 into D1/D2/D3; default 10000")
-    demo.add_argument("--dpw", type=_fraction, default=0.25, help="DRIP discard percentage window; default 0.25")
-    demo.add_argument("--epochs", type=_positive_int, default=5, help="training epochs per model; default 5")
-    demo.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed+i")
-    demo.add_argument("--root", type=Path, default=None, help="data cache folder")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="where config, runs and table go")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    rep = sub.add_parser("reproduce", help="reproduce a paper's experiments on real data")
+    rep_sub = rep.add_subparsers(dest="paper", required=True)
+    drip = rep_sub.add_parser(
+        "drip",
+        help="DRIP's Table I protocol (+ DPW and label-noise sweeps), figures and a Markdown report",
+        description="Each run reshuffles the training pool into D1 40%% / D2 20%% / D3 40%%; trains baseline "
+        "(D1), all-data (D1+D3), the selector's model (D1 + kept D3) and random (D1 + same-size random subset "
+        "of D3); evaluates on the test split. Finished runs are kept: rerunning resumes.",
+    )
+    drip.add_argument("--dataset", required=True, choices=("mnist", "fashion", "fsdd", "har", "fashion-effnet"),
+                      help="mnist, fashion (Fashion-MNIST), fsdd (spoken digits, raw audio), har (smartwatch IMU), "
+                      "fashion-effnet (Fashion-MNIST on a frozen ImageNet-pretrained EfficientNet-Lite0 trunk)")
+    drip.add_argument("--runs", type=_positive_int, default=5, help="independent reshuffles (the paper: 20); default 5")
+    drip.add_argument("--sweep-runs", type=_positive_int, help="runs per sweep point (default: --runs)")
+    drip.add_argument("--dpw", type=_fraction, default=0.25, help="discard percentage window of the main table; default 0.25")
+    drip.add_argument("--dpw-sweep", type=_fractions, default=(),
+                      help="also run accuracy versus DPW, e.g. 0.1,0.2,0.3,0.4,0.5 (baselines shared across values)")
+    drip.add_argument("--noise-sweep", type=_fractions0, default=(),
+                      help="also run label-noise robustness: fractions of D1/D3 labels flipped, e.g. 0,0.1,0.2,0.3,0.4,0.5")
+    drip.add_argument("--selector", default="drip", help="any registered selector in DRIP's place (see `edgesieve selectors`)")
+    drip.add_argument("--pool", type=_positive_int, help="use a random subset of the training pool of this size (default: all)")
+    drip.add_argument("--epochs", type=_positive_int, help="training epochs per model (default: the data set's preset)")
+    drip.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
+    drip.add_argument("--root", type=Path, default=None, help="data cache folder")
+    drip.add_argument("--out", type=Path, required=True, help="results folder (config, runs, tables, figures, report.md)")
+    drip.add_argument("--no-figures", action="store_true", help="skip the figures")
+    drip.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     sub.add_parser("selectors", help="list the registered selectors")
 
@@ -116,18 +146,21 @@ def _dispatch(args) -> int:
     if args.command == "data":
         from edgesieve.data import fetch
 
-        print(f"{args.name}: {fetch(args.name, args.root, force=args.force)}")
+        print(f"{args.name}: {fetch(args.name, args.root, force=args.force, source=args.source)}")
     elif args.command == "selectors":
         from edgesieve.selectors import list_selectors
 
         print("\n".join(list_selectors()))
-    elif args.command == "demo":
-        from edgesieve.experiments.drip_demo import DemoConfig, format_table, run_demo
+    elif args.command == "reproduce":
+        from edgesieve.experiments.reproduce import reproduce_drip
 
-        cfg = DemoConfig(pool=args.pool, runs=args.runs, dpw=args.dpw, epochs=args.epochs, seed=args.seed)
-        rows = run_demo(cfg, args.out, root=args.root, progress=not args.no_progress)
-        print(format_table(rows))
-        print(f"results: {args.out}/ (config.json, runs.json, table.txt, model.safetensors, drip.json)")
+        report = reproduce_drip(
+            args.dataset, args.out, runs=args.runs, sweep_runs=args.sweep_runs, dpw=args.dpw, dpw_sweep=args.dpw_sweep, noise_sweep=args.noise_sweep,
+            selector=args.selector, pool=args.pool, epochs=args.epochs, seed=args.seed, root=args.root,
+            progress=not args.no_progress, figures=not args.no_figures,
+        )
+        print((args.out / "main" / "table.md").read_text())
+        print(f"report: {report}")
     elif args.command == "filter":
         _filter(args)
     elif args.command == "export":

@@ -1,7 +1,9 @@
 """Small models written here (no torchvision): each names its Grad-CAM layer in ``cam_layer``."""
 
+from edgesieve.models.audio_cnn import AudioCNN1d
 from edgesieve.models.efficientnet_style import EfficientNetStyle
+from edgesieve.models.imu_cnn import ImuCNN1d
 from edgesieve.models.mnist_cnn import MnistCNN
 from edgesieve.models.registry import MODELS, build_model, load_weights, save_weights
 
-__all__ = ["MODELS", "EfficientNetStyle", "MnistCNN", "build_model", "load_weights", "save_weights"]
+__all__ = ["MODELS", "AudioCNN1d", "EfficientNetStyle", "ImuCNN1d", "MnistCNN", "build_model", "load_weights", "save_weights"]

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from torch import nn
 
+from edgesieve.models.audio_cnn import AudioCNN1d
 from edgesieve.models.efficientnet_style import EfficientNetStyle
+from edgesieve.models.imu_cnn import ImuCNN1d
 from edgesieve.models.mnist_cnn import MnistCNN
 
-MODELS = {"mnist_cnn": MnistCNN, "efficientnet_style": EfficientNetStyle}
+MODELS = {"mnist_cnn": MnistCNN, "efficientnet_style": EfficientNetStyle, "audio_cnn": AudioCNN1d, "imu_cnn": ImuCNN1d}
 
 
 def build_model(spec: str, weights: str | Path | None = None) -> nn.Module:

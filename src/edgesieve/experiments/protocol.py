@@ -1,0 +1,334 @@
+"""The DRIP paper's storage protocol (SPEC section 1), for any data and any registered selector.
+
+Each run reshuffles the training pool into D1 (40%, training), D2 (20%, calibration) and D3
+(40%, production) and trains, from the same initial weights:
+  baseline  on D1;  all_data on D1 + D3;
+  selector  on D1 + what the selector kept of D3 (per DPW value for DRIP);
+  random    on D1 + a uniform random subset of D3 of the same size.
+All are evaluated on the test split. Runs are written one file each, atomically, so a killed
+experiment resumes where it stopped and a half-written file is never taken for a result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from edgesieve._version import __version__
+from edgesieve.data.bundle import DataBundle
+from edgesieve.experiments.training import accuracy_and_macro_f1, predict, train_classifier
+from edgesieve.selectors import create_selector, selector_class
+from edgesieve.state.files import atomic_write_text
+
+ARMS = ("baseline", "all_data", "selector", "random")
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Everything that determines the results (saved as config.json next to them)."""
+
+    dataset: str
+    runs: int = 5
+    dpws: tuple[float, ...] = (0.25,)
+    selector: str = "drip"
+    selector_params: tuple[tuple[str, object], ...] = ()
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 1e-2
+    seed: int = 0
+    pool: int | None = None  # use a random subset of the training pool of this size
+    label_noise: float = 0.0  # fraction of D1 and D3 labels replaced by a different random class
+    split: tuple[float, float, float] = (0.4, 0.2, 0.4)
+
+    def __post_init__(self):
+        if self.runs < 1:
+            raise ValueError(f"runs must be at least 1, got {self.runs}")
+        if not self.dpws or any(not 0 < d < 1 for d in self.dpws):
+            raise ValueError(f"every DPW must be a fraction in (0, 1), got {self.dpws}")
+        if self.selector != "drip" and len(self.dpws) != 1:
+            raise ValueError("a DPW sweep applies to the drip selector only")
+        if not 0 <= self.label_noise < 1:
+            raise ValueError(f"label_noise must be in [0, 1), got {self.label_noise}")
+        if abs(sum(self.split) - 1) > 1e-9 or min(self.split) <= 0:
+            raise ValueError(f"split must be three positive fractions summing to 1, got {self.split}")
+        if self.pool is not None and self.pool < 20:
+            raise ValueError(f"pool must be at least 20 samples, got {self.pool}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive")
+        selector_class(self.selector)  # unknown names fail here, before any training
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["dpws"], d["split"] = list(self.dpws), list(self.split)
+        d["selector_params"] = dict(self.selector_params)
+        return d
+
+    def identity_hash(self) -> str:
+        """Hash of what makes results comparable; ``runs`` is left out so a finished
+        experiment can be extended with more runs."""
+        d = self.to_json()
+        d.pop("runs")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# -- splits and noise ---------------------------------------------------------------------------
+
+
+def split_indices(n: int, fractions, rng: np.random.Generator, groups: np.ndarray | None = None):
+    """Shuffle and cut into len(fractions) parts. With ``groups``, whole groups are assigned
+    (in shuffled order, until each part's share of samples is reached), so no group is split.
+
+    >>> a, b, c = split_indices(10, (0.4, 0.2, 0.4), np.random.default_rng(0))
+    >>> len(a), len(b), len(c), sorted(np.concatenate([a, b, c]).tolist()) == list(range(10))
+    (4, 2, 4, True)
+    """
+    if groups is None:
+        order = rng.permutation(n)
+        cuts = np.round(np.cumsum(fractions)[:-1] * n).astype(int)
+        return np.split(order, cuts)
+    unique = rng.permutation(np.unique(groups))
+    sizes = np.array([np.sum(groups == g) for g in unique])
+    ends = np.cumsum(sizes) / n
+    bounds = np.cumsum(fractions)[:-1]
+    part_of_group = np.searchsorted(bounds, ends - sizes / (2 * n))  # by each group's midpoint
+    parts = []
+    for p in range(len(fractions)):
+        members = unique[part_of_group == p]
+        idx = np.flatnonzero(np.isin(groups, members))
+        parts.append(rng.permutation(idx))
+    return parts
+
+
+def add_label_noise(y: np.ndarray, idx: np.ndarray, fraction: float, n_classes: int, rng) -> np.ndarray:
+    """Copy of y where ``fraction`` of the entries at ``idx`` get a different, random class."""
+    y = y.copy()
+    if fraction <= 0:
+        return y
+    flip = rng.choice(idx, size=int(round(fraction * len(idx))), replace=False)
+    y[flip] = (y[flip] + rng.integers(1, n_classes, size=flip.size)) % n_classes
+    return y
+
+
+# -- one run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunContext:
+    bundle: DataBundle
+    model_factory: Callable[[], nn.Module]
+    cfg: ProtocolConfig
+    progress: bool = True
+    x: torch.Tensor = field(init=False)
+    x_test: torch.Tensor = field(init=False)
+    y_test: torch.Tensor = field(init=False)
+
+    def __post_init__(self):
+        self.x = torch.from_numpy(np.ascontiguousarray(self.bundle.x))
+        self.x_test = torch.from_numpy(np.ascontiguousarray(self.bundle.x_test))
+        self.y_test = torch.from_numpy(self.bundle.y_test)
+
+    def fit(self, idx: np.ndarray, y: torch.Tensor, seed: int, desc: str) -> nn.Module:
+        torch.manual_seed(seed)  # every arm starts from the same initial weights
+        return train_classifier(
+            self.model_factory(), self.x[idx], y[idx], epochs=self.cfg.epochs, batch_size=self.cfg.batch_size,
+            lr=self.cfg.lr, seed=seed, progress=self.progress, desc=desc,
+        )
+
+    def evaluate(self, model: nn.Module) -> dict:
+        acc, f1 = accuracy_and_macro_f1(predict(model, self.x_test), self.y_test, self.bundle.n_classes)
+        return {"acc": acc, "f1": f1}
+
+
+def pool_indices(ctx: RunContext) -> np.ndarray:
+    n = ctx.bundle.x.shape[0]
+    if ctx.cfg.pool is None or ctx.cfg.pool >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([ctx.cfg.seed, 7]).permutation(n)[: ctx.cfg.pool])
+
+
+def run_once(ctx: RunContext, run: int, artifacts: Path | None = None) -> dict:
+    """One reshuffle of the protocol; returns a JSON-able record."""
+    cfg, bundle = ctx.cfg, ctx.bundle
+    seed = cfg.seed + run
+    rng = np.random.default_rng([seed, 1])
+    pool = pool_indices(ctx)
+    groups = None if bundle.groups is None else bundle.groups[pool]
+    d1, d2, d3 = (pool[p] for p in split_indices(len(pool), cfg.split, rng, groups))
+    y_np = add_label_noise(bundle.y, np.concatenate([d1, d3]), cfg.label_noise, bundle.n_classes, rng)
+    y = torch.from_numpy(y_np)
+
+    baseline = ctx.fit(d1, y, seed, "baseline")
+    record = {
+        "run": run,
+        "seed": seed,
+        "sizes": {"d1": len(d1), "d2": len(d2), "d3": len(d3), "test": int(bundle.x_test.shape[0])},
+        "baseline": ctx.evaluate(baseline),
+        "all_data": ctx.evaluate(ctx.fit(np.concatenate([d1, d3]), y, seed, "all-data")),
+        "by_dpw": {},
+    }
+    for dpw in cfg.dpws:
+        selector = _make_selector(cfg, baseline, dpw, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the calibration report records classes without thresholds
+            selector.calibrate(ctx.x[d2], y[d2])
+        keep, decide_s = _decide_with_progress(selector, ctx.x[d3], ctx.progress, f"{cfg.selector} scoring D3")
+        kept = d3[keep]
+        random_kept = d3[rng.permutation(len(d3))[: len(kept)]]
+        entry = {
+            "retained": int(len(kept)),
+            "retention": len(kept) / len(d3),
+            "savings": 1 - len(kept) / len(d3),
+            "bytes_d3": int(len(d3) * bundle.sample_nbytes),
+            "bytes_saved": int((len(d3) - len(kept)) * bundle.sample_nbytes),
+            "decision_ms_per_point": 1000 * decide_s / len(d3),
+            "noisy_label_share_kept": _noisy_share(y_np, bundle.y, kept),
+            "noisy_label_share_d3": _noisy_share(y_np, bundle.y, d3),
+            "selector": ctx.evaluate(ctx.fit(np.concatenate([d1, kept]), y, seed, f"{cfg.selector} dpw={dpw}")),
+            "random": ctx.evaluate(ctx.fit(np.concatenate([d1, random_kept]), y, seed, f"random dpw={dpw}")),
+        }
+        record["by_dpw"][f"{dpw:g}"] = entry
+        if artifacts is not None:
+            _save_artifacts(artifacts, selector, baseline, dpw, ctx, d2, d3, keep, y_np)
+    return record
+
+
+def _decide_with_progress(selector, x: torch.Tensor, progress: bool, desc: str, chunk: int = 2048):
+    """The selector's keep flags for x, decided in chunks behind a progress bar; and the time
+    spent deciding (the bar's own cost excluded)."""
+    keeps, seconds = [], 0.0
+    for i in tqdm(range(0, x.shape[0], chunk), desc=desc, disable=not progress, leave=False, unit="chunk"):
+        start = time.perf_counter()
+        keeps.append(selector.decide(x[i : i + chunk]).keep.numpy())
+        seconds += time.perf_counter() - start
+    return np.concatenate(keeps), seconds
+
+
+def _noisy_share(y_noisy: np.ndarray, y_clean: np.ndarray, idx: np.ndarray) -> float:
+    return float(np.mean(y_noisy[idx] != y_clean[idx])) if len(idx) else 0.0
+
+
+def _make_selector(cfg: ProtocolConfig, model: nn.Module, dpw: float, seed: int):
+    params = dict(cfg.selector_params)
+    cls = selector_class(cfg.selector)
+    if cfg.selector == "drip":
+        params.setdefault("dpw", dpw)
+    if "seed" in cls._param_names():
+        params.setdefault("seed", seed)
+    return create_selector(cfg.selector, model=model, **params) if cls.requires_model else create_selector(cfg.selector, **params)
+
+
+def _save_artifacts(folder: Path, selector, baseline, dpw, ctx: RunContext, d2, d3, keep, y) -> None:
+    """What the figures need from run 0: calibration scores, D3 decisions, model and state."""
+    from edgesieve.models import save_weights
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_weights(baseline, folder / "baseline.safetensors")
+    tag = f"dpw{dpw:g}"
+    if hasattr(selector, "thresholds_"):
+        selector.save(folder / f"{ctx.cfg.selector}_{tag}.json")
+        res = selector.cam_.explain(ctx.x[d2], return_heatmaps=False) if hasattr(selector, "cam_") else None
+        if res is not None:
+            np.savez(folder / f"calibration_{tag}.npz", scores=res.scores.numpy(), predicted=res.predicted.numpy(), labels=y[d2])
+    np.savez(folder / f"d3_{tag}.npz", index=d3, keep=keep, labels=y[d3])
+
+
+# -- the experiment -------------------------------------------------------------------------------
+
+
+class ResultsDir:
+    """config.json, one runs/run_NNN.json per finished run, summary files at the end."""
+
+    def __init__(self, path: Path, cfg: ProtocolConfig):
+        self.path, self.cfg = Path(path), cfg
+        self.runs_dir = self.path / "runs"
+
+    def prepare(self) -> None:
+        config_file = self.path / "config.json"
+        if config_file.exists():
+            try:
+                saved = json.loads(config_file.read_text())
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{config_file} is corrupt ({err}); remove {self.path} or choose another --out") from err
+            if saved.get("config_hash") != self.cfg.identity_hash():
+                old, new = saved.get("config", {}), self.cfg.to_json()
+                diff = {k: (old.get(k), new[k]) for k in new if k != "runs" and old.get(k) != new[k]}
+                raise ValueError(
+                    f"{self.path} holds results of a different config (differs in {diff}); nothing was "
+                    "overwritten. Choose another --out, or delete that folder to start over"
+                )
+        elif self.path.exists() and any(self.path.iterdir()):
+            raise ValueError(f"{self.path} exists and is not an edgesieve results folder; choose another --out")
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "config": self.cfg.to_json(),
+            "config_hash": self.cfg.identity_hash(),
+            "edgesieve": __version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "threads": torch.get_num_threads(),
+        }
+        atomic_write_text(config_file, json.dumps(meta, indent=1))
+
+    def run_file(self, run: int) -> Path:
+        return self.runs_dir / f"run_{run:03d}.json"
+
+    def load_run(self, run: int) -> dict | None:
+        """A finished run's record, or None (missing or unreadable files are redone)."""
+        path = self.run_file(run)
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None
+        if record.get("config_hash") != self.cfg.identity_hash() or record.get("run") != run:
+            return None
+        return record
+
+    def save_run(self, record: dict) -> None:
+        record = {**record, "config_hash": self.cfg.identity_hash()}
+        atomic_write_text(self.run_file(record["run"]), json.dumps(record, indent=1))
+
+
+def run_protocol(
+    bundle: DataBundle,
+    model_factory: Callable[[], nn.Module],
+    cfg: ProtocolConfig,
+    out: str | Path,
+    *,
+    progress: bool = True,
+) -> list[dict]:
+    """Run (or resume) the protocol; returns every run's record and writes the summary.
+
+    ``bundle`` can hold your own data (``DataBundle.from_arrays``), ``model_factory`` builds a
+    fresh classifier (logits out) for it.
+    """
+    results = ResultsDir(Path(out), cfg)
+    results.prepare()
+    ctx = RunContext(bundle, model_factory, cfg, progress)
+    records = []
+    for run in tqdm(range(cfg.runs), desc=f"{cfg.dataset} runs", disable=not progress, unit="run"):
+        record = results.load_run(run)
+        if record is None:
+            artifacts = results.path / "artifacts" if run == 0 else None
+            record = run_once(ctx, run, artifacts)
+            results.save_run(record)
+        records.append(record)
+    from edgesieve.experiments.summary import summarize, write_summary
+
+    write_summary(results.path, cfg, summarize(records, cfg), bundle)
+    return records

@@ -1,0 +1,141 @@
+"""Titan's fine-grained selection (C-IS, SPEC section 2) as pure, batched functions.
+
+For softmax cross-entropy on logits z = W h + b, the loss gradient of one sample with respect to
+the last layer is grad_W = g h^T, grad_b = g with g = softmax(z) - onehot(y), so
+||grad|| = ||g|| * sqrt(||h||^2 + 1): no backward pass.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def last_layer_gradients(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """g = softmax(logits) - onehot(labels), shape (N, C)."""
+    return logits.softmax(dim=1) - F.one_hot(labels, logits.shape[1]).to(logits.dtype)
+
+
+def last_layer_grad_norms(logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-sample norm of the cross-entropy gradient w.r.t. the last layer's weight and bias.
+
+    ``features`` is h, the last layer's input (N, D).
+
+    >>> z = torch.tensor([[0.0, 0.0]]); h = torch.tensor([[3.0, 4.0]])
+    >>> last_layer_grad_norms(z, h, torch.tensor([0]))   # ||(-.5, .5)|| * sqrt(25 + 1)
+    tensor([3.6056])
+    """
+    g = last_layer_gradients(logits, labels)
+    return g.norm(dim=1) * (features.pow(2).sum(dim=1) + 1).sqrt()
+
+
+def class_importance(logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """I(y) = |S_y| * sqrt((E||grad||)^2 - ||E grad||^2) per class (0 for absent classes).
+
+    (E||grad||)^2 - ||E grad||^2 = V[grad] - V[||grad||] >= 0 (clamped for rounding). The mean
+    gradient of a class is (mean of g h^T, mean of g), computed as one matrix product per class.
+    """
+    g = last_layer_gradients(logits, labels)
+    norms = g.norm(dim=1) * (features.pow(2).sum(dim=1) + 1).sqrt()
+    out = torch.zeros(n_classes, dtype=logits.dtype)
+    for c in labels.unique().tolist():  # a loop over classes, never over samples
+        mask = labels == c
+        n = int(mask.sum())
+        g_c, h_c = g[mask], features[mask]
+        mean_w = g_c.T @ h_c / n  # E[g h^T], (C, D)
+        mean_b = g_c.mean(dim=0)
+        mean_grad_sq = mean_w.pow(2).sum() + mean_b.pow(2).sum()
+        out[c] = n * (norms[mask].mean().pow(2) - mean_grad_sq).clamp_min(0).sqrt()
+    return out
+
+
+def allocate_batch(importance: torch.Tensor, available: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Integer per-class budgets proportional to ``importance``, summing to
+    min(batch_size, available.sum()), never above ``available`` (largest remainder; slots a
+    capped class cannot use go to the others, again in proportion).
+
+    >>> allocate_batch(torch.tensor([3.0, 1.0, 0.0]), torch.tensor([10, 10, 10]), 4).tolist()
+    [3, 1, 0]
+    >>> allocate_batch(torch.tensor([3.0, 1.0, 0.0]), torch.tensor([1, 10, 10]), 4).tolist()
+    [1, 3, 0]
+    """
+    importance = importance.double().clamp_min(0)
+    available = available.long()
+    budget = torch.zeros_like(available)
+    target = min(int(batch_size), int(available.sum()))
+    while int(budget.sum()) < target:
+        room = available - budget
+        open_ = room > 0
+        weights = torch.where(open_, importance, torch.zeros_like(importance))
+        if float(weights.sum()) <= 0:  # no importance left among open classes: share by room
+            weights = open_.double() * room.double()
+        need = target - int(budget.sum())
+        share = weights / weights.sum() * need
+        floor = share.floor().long()
+        add = torch.minimum(floor, room)  # what a capped class cannot take is shared next round
+        rounding = need - int(floor.sum())  # slots lost to rounding alone: largest remainders
+        if rounding > 0:
+            eligible = (room - add > 0) & (weights > 0)
+            remainder = torch.where(eligible, share - floor, torch.full_like(share, -1.0))
+            for c in torch.argsort(remainder, descending=True, stable=True)[:rounding].tolist():
+                if eligible[c]:
+                    add[c] += 1
+        if int(add.sum()) == 0:  # everything rounded away: one slot to the most important open class
+            add[int(torch.argmax(weights))] += 1
+        budget += add
+    return budget
+
+
+def sample_proportional(weights: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """k distinct indices drawn with probability proportional to ``weights`` (successive
+    sampling without replacement, via exponential keys: one vectorised draw).
+
+    >>> sample_proportional(torch.tensor([0.0, 5.0, 0.0]), 1).tolist()
+    [1]
+    """
+    if k <= 0:
+        return torch.zeros(0, dtype=torch.long)
+    w = weights.double().clamp_min(0)
+    if float(w.sum()) <= 0:
+        w = torch.ones_like(w)
+    u = torch.rand(w.shape, generator=generator, dtype=torch.float64).clamp_min(1e-300)
+    keys = torch.where(w > 0, -torch.log(u) / w, torch.full_like(w, float("inf")))
+    return torch.argsort(keys)[:k]
+
+
+def cis_select(
+    logits: torch.Tensor,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    n_classes: int,
+    *,
+    generator: torch.Generator | None = None,
+    class_variance: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """C-IS on a candidate buffer: indices of the batch and their importance-sampling weights.
+
+    ``class_variance=False`` allocates by the class's summed gradient norm alone (plain IS's
+    rule); True is Titan's |S_y| sqrt(V[grad] - V[||grad||]). Weights make the batch gradient
+    an unbiased estimate of the buffer's mean gradient (up to the normalisation):
+    w = 1 / (|S| * |B_y| * p), p the within-class probability, then normalised to mean 1.
+    """
+    norms = last_layer_grad_norms(logits, features, labels)
+    counts = torch.bincount(labels, minlength=n_classes)
+    if class_variance:
+        importance = class_importance(logits, features, labels, n_classes)
+    else:
+        importance = torch.zeros(n_classes, dtype=norms.dtype).index_add_(0, labels, norms)
+    budgets = allocate_batch(importance, counts, batch_size)
+    chosen, weights = [], []
+    for c in torch.nonzero(budgets).flatten().tolist():
+        members = torch.nonzero(labels == c).flatten()
+        k = int(budgets[c])
+        picked = members[sample_proportional(norms[members], k, generator)]
+        p = norms[picked] / norms[members].sum().clamp_min(1e-12)
+        chosen.append(picked)
+        weights.append(1.0 / (len(labels) * k * p.clamp_min(1e-12)))
+    if not chosen:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0)
+    idx, w = torch.cat(chosen), torch.cat(weights)
+    return idx, (w / w.mean()).float()
