@@ -150,3 +150,16 @@ def test_running_stats_match_batch_statistics():
     for c in range(3):
         assert torch.allclose(stats.mean[c].float(), xs[ys == c].mean(0), atol=1e-6)
         assert stats.mean_sq_norm[c].item() == pytest.approx(xs[ys == c].pow(2).sum(1).mean().item(), rel=1e-6)
+
+
+def test_buffer_keeps_the_best_like_one_by_one_offers():
+    from edgesieve.titan import CandidateBuffer
+
+    buf = CandidateBuffer(3, 2, (1,))
+    scores = torch.tensor([0.5, 2.0, 1.0, 3.0, -1.0])
+    buf.offer(torch.randn(5, 2), torch.arange(5.0)[:, None], torch.arange(5), scores)
+    assert sorted(buf.scores[: buf.size].tolist()) == [1.0, 2.0, 3.0]
+    buf.offer(torch.randn(1, 2), torch.tensor([[9.0]]), torch.tensor([9]), torch.tensor([1.5]))
+    assert sorted(buf.labels[: buf.size].tolist()) == [1, 3, 9]
+    x, y = buf.take()
+    assert x.shape == (3, 1) and buf.size == 0

@@ -59,17 +59,17 @@ class CandidateBuffer:
         self.scores = torch.full((capacity,), float("-inf"))
         self.size = 0
 
-    def offer(self, feature: torch.Tensor, sample: torch.Tensor, label: int, score: float) -> bool:
-        if self.size < self.capacity:
-            slot = self.size
-            self.size += 1
-        else:
-            slot = int(torch.argmin(self.scores))
-            if score <= float(self.scores[slot]):
-                return False
-        self.features[slot], self.samples[slot] = feature, sample
-        self.labels[slot], self.scores[slot] = label, score
-        return True
+    def offer(self, features: torch.Tensor, samples: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor) -> None:
+        """Offer a micro-batch: the buffer keeps the ``capacity`` highest scores among what it
+        held and the new candidates (the same outcome as offering them one by one, ties aside)."""
+        size = self.size
+        all_scores = torch.cat([self.scores[:size], scores.float()])
+        keep = torch.topk(all_scores, min(self.capacity, all_scores.numel())).indices
+        self.features[: keep.numel()] = torch.cat([self.features[:size], features.float()])[keep]
+        self.samples[: keep.numel()] = torch.cat([self.samples[:size], samples.to(self.samples.dtype)])[keep]
+        self.labels[: keep.numel()] = torch.cat([self.labels[:size], labels])[keep]
+        self.scores[: keep.numel()] = all_scores[keep]
+        self.size = keep.numel()
 
     def take(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The buffered samples and labels (copies), emptying the buffer."""
@@ -131,7 +131,7 @@ class CoarseFilter:
             self.stats = ClassRunningStats(self.n_classes, f.shape[1])
             self.buffer = CandidateBuffer(self.capacity, f.shape[1], tuple(x.shape[1:]))
         self.stats.update(f, labels)
+        # diversity is measured against the buffer as it was before this micro-batch
         scores = self.scores(f, labels)
-        for i in range(x.shape[0]):  # the buffer holds at most `capacity` items: cheap per sample
-            self.buffer.offer(f[i], x[i], int(labels[i]), float(scores[i]))
+        self.buffer.offer(f, x, labels, scores)
         return scores
