@@ -81,15 +81,18 @@ def test_cis_select_respects_budgets_and_weights():
 def test_every_batch_selector_and_bad_input():
     torch.manual_seed(3)
     logits, h, y = torch.randn(30, 5), torch.randn(30, 8), torch.randint(0, 5, (30,))
+    x = torch.randn(30, 2, 6)
     for name in BATCH_SELECTORS:
-        idx, w = select_batch(name, logits, h, y, 10, torch.Generator().manual_seed(0))
+        idx, w = select_batch(name, logits, h, y, 10, torch.Generator().manual_seed(0), inputs=x)
         assert idx.numel() == 10 and idx.unique().numel() == 10 and w.numel() == 10, name
     with pytest.raises(ValueError, match="fewer than the batch size"):
         select_batch("titan", logits[:5], h[:5], y[:5], 10)
     with pytest.raises(ValueError, match="NaN or Inf"):
         select_batch("is", logits.clone().fill_(float("nan")), h, y, 3)
     with pytest.raises(ValueError, match="unknown batch selector"):
-        select_batch("ocs", logits, h, y, 3)
+        select_batch("oracle", logits, h, y, 3)
+    with pytest.raises(ValueError, match="pass inputs"):
+        select_batch("camel", logits, h, y, 3)
     hl, _ = select_batch("hl", logits, h, y, 1)
     ll, _ = select_batch("ll", logits, h, y, 1)
     losses = nn.functional.cross_entropy(logits, y, reduction="none")
@@ -163,3 +166,32 @@ def test_buffer_keeps_the_best_like_one_by_one_offers():
     assert sorted(buf.labels[: buf.size].tolist()) == [1, 3, 9]
     x, y = buf.take()
     assert x.shape == (3, 1) and buf.size == 0
+
+
+def test_gradient_gram_matches_explicit_gradients():
+    from edgesieve.titan.fine import gradient_gram
+
+    torch.manual_seed(5)
+    head = nn.Linear(4, 3).double()
+    h, y = torch.randn(9, 4, dtype=torch.float64), torch.randint(0, 3, (9,))
+    grads = per_sample_autograd_norms(head, h, y)
+    with torch.no_grad():
+        assert torch.allclose(gradient_gram(head(h), h, y), grads @ grads.T, atol=1e-10)
+
+
+def test_camel_spreads_its_picks():
+    from edgesieve.titan.fine import select_camel
+
+    x = torch.tensor([[0.0], [0.1], [0.2], [10.0], [10.1], [-10.0]])
+    y = torch.zeros(6, dtype=torch.long)
+    idx, _ = select_camel(None, None, y, 3, inputs=x)
+    assert sorted(idx.tolist()) == [2, 4, 5]  # nearest the mean (1.73) first, then the two extremes
+
+
+def test_quotas_follow_class_shares():
+    from edgesieve.titan.fine import select_ocs
+
+    torch.manual_seed(6)
+    y = torch.tensor([0] * 20 + [1] * 10)
+    idx, _ = select_ocs(torch.randn(30, 2), torch.randn(30, 4), y, 9)
+    assert torch.bincount(y[idx], minlength=2).tolist() == [6, 3]

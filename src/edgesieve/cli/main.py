@@ -81,6 +81,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("selectors", help="list the registered selectors")
 
+    titan = rep_sub.add_parser(
+        "titan",
+        help="Titan's online-training protocol: every method on the same streams, several seeds",
+        description="Rounds of v streaming samples; the coarse filter fills a small buffer; the method picks a "
+        "batch; one SGD step (lr decays by 0.95 every 100 rounds). Reports final accuracy, time-to-accuracy "
+        "normalised to RS (target = RS's final accuracy) in rounds and wall-clock, and per-stage timings.",
+    )
+    titan.add_argument("--dataset", required=True, choices=("mnist", "fashion", "fsdd", "har"))
+    titan.add_argument("--methods", default="titan,rs,is,hl,ll,ce,ocs,camel",
+                       help="comma-separated: titan, rs, is, hl, ll, ce, ocs, camel (rs is required)")
+    titan.add_argument("--seeds", type=_positive_int, default=3, help="seeds per method; default 3")
+    titan.add_argument("--rounds", type=_positive_int, default=500, help="training rounds; default 500")
+    titan.add_argument("--v", type=_positive_int, default=100, help="samples arriving per round; default 100")
+    titan.add_argument("--buffer", type=_positive_int, default=30, help="candidate buffer size; default 30")
+    titan.add_argument("--batch", type=_positive_int, default=10, help="samples per SGD step; default 10")
+    titan.add_argument("--lr", type=float, default=0.1, help="SGD learning rate; default 0.1")
+    titan.add_argument("--eval-every", type=_positive_int, default=25, help="rounds between test evaluations")
+    titan.add_argument("--mode", choices=("sequential", "pipelined", "train_only"), default="sequential",
+                       help="sequential, or pipelined (selection in a worker thread, one-round delay)")
+    titan.add_argument("--root", type=Path, default=None, help="data cache folder")
+    titan.add_argument("--out", type=Path, required=True, help="results folder")
+    titan.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     flt = sub.add_parser(
         "filter",
         help="stream samples through a calibrated filter into a retained-data store (resumes after a crash)",
@@ -151,6 +174,8 @@ def _dispatch(args) -> int:
         from edgesieve.selectors import list_selectors
 
         print("\n".join(list_selectors()))
+    elif args.command == "reproduce" and args.paper == "titan":
+        _reproduce_titan(args)
     elif args.command == "reproduce":
         from edgesieve.experiments.reproduce import reproduce_drip
 
@@ -175,6 +200,20 @@ def _dispatch(args) -> int:
     elif args.command == "store":
         _store(args)
     return 0
+
+
+def _reproduce_titan(args) -> None:
+    from edgesieve.data import load_dataset
+    from edgesieve.experiments.presets import preset
+    from edgesieve.titan.experiment import TitanConfig, run_titan
+    from edgesieve.titan.online import OnlineConfig
+
+    online = OnlineConfig(rounds=args.rounds, v=args.v, buffer=args.buffer, batch=args.batch, lr=args.lr,
+                          eval_every=args.eval_every, mode=args.mode)
+    cfg = TitanConfig(dataset=args.dataset, methods=tuple(args.methods.split(",")), seeds=args.seeds, online=online)
+    run_titan(load_dataset(args.dataset, args.root), preset(args.dataset).model, cfg, args.out,
+              progress=not args.no_progress)
+    print((args.out / "table.md").read_text())
 
 
 def _torch_selector(args):

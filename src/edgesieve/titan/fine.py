@@ -7,7 +7,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgesieve.titan.functional import cis_select, last_layer_grad_norms, sample_proportional
+from edgesieve.titan.functional import (
+    allocate_batch,
+    cis_select,
+    last_layer_grad_norms,
+    last_layer_gradients,
+    sample_proportional,
+)
 
 
 @torch.no_grad()
@@ -33,12 +39,12 @@ def _ones(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return idx, torch.ones(idx.numel())
 
 
-def select_rs(logits, features, labels, k, generator=None):
+def select_rs(logits, features, labels, k, generator=None, inputs=None):
     """RS: a uniform random batch."""
     return _ones(torch.randperm(labels.numel(), generator=generator)[:k])
 
 
-def select_is(logits, features, labels, k, generator=None):
+def select_is(logits, features, labels, k, generator=None, inputs=None):
     """IS: sampling proportional to the last-layer gradient norm, no class structure."""
     norms = last_layer_grad_norms(logits, features, labels)
     idx = sample_proportional(norms, k, generator)
@@ -47,25 +53,81 @@ def select_is(logits, features, labels, k, generator=None):
     return idx, (w / w.mean()).float()
 
 
-def select_titan(logits, features, labels, k, generator=None):
+def select_titan(logits, features, labels, k, generator=None, inputs=None):
     """Titan's C-IS: class budgets from |S_y| sqrt(V[grad] - V[||grad||]), sampling by norm."""
     return cis_select(logits, features, labels, k, logits.shape[1], generator=generator)
 
 
-def select_hl(logits, features, labels, k, generator=None):
+def select_hl(logits, features, labels, k, generator=None, inputs=None):
     """HL: the highest cross-entropy losses."""
     return _ones(_top(nn.functional.cross_entropy(logits, labels, reduction="none"), k))
 
 
-def select_ll(logits, features, labels, k, generator=None):
+def select_ll(logits, features, labels, k, generator=None, inputs=None):
     """LL: the lowest cross-entropy losses."""
     return _ones(_top(-nn.functional.cross_entropy(logits, labels, reduction="none"), k))
 
 
-def select_ce(logits, features, labels, k, generator=None):
+def select_ce(logits, features, labels, k, generator=None, inputs=None):
     """CE: the highest entropy of the predicted distribution."""
     p = logits.softmax(dim=1)
     return _ones(_top(-(p * p.clamp_min(1e-12).log()).sum(dim=1), k))
+
+
+def _quotas(labels: torch.Tensor, k: int) -> torch.Tensor:
+    """Class-wise quotas proportional to each class's share of the buffer."""
+    counts = torch.bincount(labels)
+    return allocate_batch(counts.double(), counts, k)
+
+
+def gradient_gram(logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Inner products of the per-sample last-layer gradients, without building them:
+    <g_i [h_i, 1]^T, g_j [h_j, 1]^T>_F = (g_i . g_j) ([h_i, 1] . [h_j, 1])."""
+    g = last_layer_gradients(logits.double(), labels)
+    h = torch.cat([features.double(), torch.ones(features.shape[0], 1, dtype=torch.float64)], dim=1)
+    return (g @ g.T) * (h @ h.T)
+
+
+def select_ocs(logits, features, labels, k, generator=None, inputs=None, diversity_weight: float = 1.0):
+    """OCS: per class, the samples whose gradients are most similar to the buffer's mean
+    gradient and least similar to each other (cosine), within class quotas."""
+    gram = gradient_gram(logits, features, labels)
+    norms = gram.diag().clamp_min(1e-24).sqrt()
+    cos = gram / (norms[:, None] * norms[None, :])
+    mean_norm = gram.mean().clamp_min(1e-24).sqrt()
+    similarity = gram.mean(dim=1) / (norms * mean_norm)
+    n = labels.numel()
+    diversity = -(cos.sum(dim=1) - cos.diag()) / max(1, n - 1)
+    score = similarity + diversity_weight * diversity
+    chosen = []
+    for c, quota in enumerate(_quotas(labels, k).tolist()):
+        if quota:
+            members = torch.nonzero(labels == c).flatten()
+            chosen.append(members[_top(score[members], quota)])
+    return _ones(torch.cat(chosen))
+
+
+def select_camel(logits, features, labels, k, generator=None, inputs=None):
+    """Camel-style greedy coreset in input space: per class, k-center greedy (each pick is
+    the candidate farthest from those already picked, starting nearest the class mean)."""
+    if inputs is None:
+        raise ValueError("camel selects in input space: pass inputs")
+    x = inputs.reshape(inputs.shape[0], -1).double()
+    chosen = []
+    for c, quota in enumerate(_quotas(labels, k).tolist()):
+        if not quota:
+            continue
+        members = torch.nonzero(labels == c).flatten()
+        xc = x[members]
+        first = int(torch.cdist(xc, xc.mean(0, keepdim=True)).flatten().argmin())
+        picked = [first]
+        nearest = torch.cdist(xc, xc[first : first + 1]).flatten()
+        for _ in range(quota - 1):  # a loop over picks (at most |B|), not over samples
+            nxt = int(nearest.argmax())
+            picked.append(nxt)
+            nearest = torch.minimum(nearest, torch.cdist(xc, xc[nxt : nxt + 1]).flatten())
+        chosen.append(members[torch.tensor(picked)])
+    return _ones(torch.cat(chosen))
 
 
 BATCH_SELECTORS = {
@@ -75,10 +137,12 @@ BATCH_SELECTORS = {
     "hl": select_hl,
     "ll": select_ll,
     "ce": select_ce,
+    "ocs": select_ocs,
+    "camel": select_camel,
 }
 
 
-def select_batch(method: str, logits, features, labels, k: int, generator=None):
+def select_batch(method: str, logits, features, labels, k: int, generator=None, inputs=None):
     """Dispatch by name, with the checks every method shares."""
     if method not in BATCH_SELECTORS:
         raise ValueError(f"unknown batch selector {method!r}; available: {', '.join(BATCH_SELECTORS)}")
@@ -89,4 +153,4 @@ def select_batch(method: str, logits, features, labels, k: int, generator=None):
         raise ValueError(f"the buffer holds {n} candidates, fewer than the batch size {k}")
     if not (bool(torch.isfinite(logits).all()) and bool(torch.isfinite(features).all())):
         raise ValueError("logits or features hold NaN or Inf")
-    return BATCH_SELECTORS[method](logits, features, labels, k, generator)
+    return BATCH_SELECTORS[method](logits, features, labels, k, generator, inputs)

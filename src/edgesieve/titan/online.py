@@ -45,6 +45,9 @@ class OnlineConfig:
     lambda_rep: float = 1.0
     lambda_div: float = 1.0
     importance_weights: bool = False
+    # the coarse filter is Titan's stage 1; the baselines pick from the round's v samples unless
+    # this is set (then every method picks from the same filtered buffer)
+    coarse_for_all: bool = False
 
     def __post_init__(self):
         if self.v < 1 or self.rounds < 1 or self.eval_every < 1:
@@ -176,6 +179,12 @@ class _RoundSelector:
         self.filter = None
 
     def select(self, model: nn.Module, rx: torch.Tensor, ry: torch.Tensor):
+        if self.cfg.method != "titan" and not self.cfg.coarse_for_all:
+            start = time.perf_counter()
+            logits, feats = logits_and_features(model, rx, last_linear(model))
+            idx, w = select_batch(self.cfg.method, logits, feats, ry, self.cfg.batch, self.gen, inputs=rx)
+            self.result.fine_ms.append(1000 * (time.perf_counter() - start))
+            return rx[idx], ry[idx], w
         if self.filter is None:
             shallow = ShallowFeatures(model, self.feature_layer or first_activation(model))
             self.filter = CoarseFilter(shallow, self.n_classes, self.cfg.buffer,
@@ -186,7 +195,7 @@ class _RoundSelector:
         bx, by = self.filter.buffer.take()
         mid = time.perf_counter()
         logits, feats = logits_and_features(model, bx, last_linear(model))
-        idx, w = select_batch(self.cfg.method, logits, feats, by, self.cfg.batch, self.gen)
+        idx, w = select_batch(self.cfg.method, logits, feats, by, self.cfg.batch, self.gen, inputs=bx)
         self.result.coarse_ms_per_sample.append(1000 * (mid - start) / len(ry))
         self.result.fine_ms.append(1000 * (time.perf_counter() - mid))
         return bx[idx], by[idx], w

@@ -1,0 +1,141 @@
+"""``edgesieve reproduce titan``: every method on the same seeded streams, several seeds,
+accuracy curves, time-to-accuracy normalised to random selection (RS), per-stage timings and
+the selector's memory. Resumable: one result file per (method, seed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from edgesieve.experiments.results_dir import ResultsDir
+from edgesieve.experiments.summary import mean_std
+from edgesieve.state.files import atomic_write_text
+from edgesieve.titan.fine import BATCH_SELECTORS
+from edgesieve.titan.online import OnlineConfig, run_online
+
+
+@dataclass(frozen=True)
+class TitanConfig:
+    dataset: str
+    methods: tuple[str, ...] = ("titan", "rs", "is", "hl", "ll", "ce", "ocs", "camel")
+    seeds: int = 3
+    online: OnlineConfig = OnlineConfig()
+
+    def __post_init__(self):
+        unknown = [m for m in self.methods if m not in BATCH_SELECTORS]
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; available: {', '.join(BATCH_SELECTORS)}")
+        if "rs" not in self.methods:
+            raise ValueError("time-to-accuracy is normalised to RS: include rs in the methods")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["methods"] = list(self.methods)
+        return d
+
+    def identity_hash(self) -> str:
+        d = self.to_json()
+        d.pop("seeds"), d.pop("methods")  # more seeds or methods extend an experiment
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_titan(bundle, model_factory, cfg: TitanConfig, out, *, progress: bool = True) -> dict:
+    results = ResultsDir(Path(out), cfg)
+    results.prepare()
+    x, y = torch.from_numpy(bundle.x), torch.from_numpy(bundle.y)
+    xt, yt = torch.from_numpy(bundle.x_test), torch.from_numpy(bundle.y_test)
+    records = {}
+    jobs = [(m, s) for s in range(cfg.seeds) for m in cfg.methods]
+    for method, seed in tqdm(jobs, desc=f"titan {cfg.dataset}", disable=not progress, unit="run"):
+        key = f"{method}_seed{seed}"
+        record = results.load_run(key)
+        if record is None:
+            torch.manual_seed(seed)  # the same initial model for every method of a seed
+            model = model_factory()
+            online = replace(cfg.online, method=method, seed=seed)
+            res = run_online(model, x, y, xt, yt, bundle.n_classes, online)
+            record = {
+                "run": key, "method": method, "seed": seed, "curve": res.curve,
+                "round_seconds_mean": float(np.mean(res.round_seconds)),
+                "cumulative_seconds": np.cumsum(res.round_seconds).tolist(),
+                "coarse_ms_per_sample": float(np.median(res.coarse_ms_per_sample)) if res.coarse_ms_per_sample else None,
+                "fine_ms": float(np.median(res.fine_ms)) if res.fine_ms else None,
+            }
+            results.save_run(record)
+        records[key] = record
+    summary = summarize_titan(records, cfg)
+    atomic_write_text(results.path / "summary.json", json.dumps(_json_safe(summary), indent=1))
+    atomic_write_text(results.path / "table.md", format_titan_table(summary, cfg) + "\n")
+    return summary
+
+
+def _json_safe(value):
+    """Infinity (target never reached) becomes null: the files stay strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _rounds_to(curve, target: float) -> float:
+    for r, acc in curve:
+        if acc >= target:
+            return r
+    return math.inf
+
+
+def summarize_titan(records: dict, cfg: TitanConfig) -> dict:
+    rs_final = mean_std([records[f"rs_seed{s}"]["curve"][-1][1] for s in range(cfg.seeds)])[0]
+    rs_rounds = mean_std([_rounds_to(records[f"rs_seed{s}"]["curve"], rs_final) for s in range(cfg.seeds)])[0]
+    rs_secs = []
+    out = {"target_accuracy": rs_final, "methods": {}}
+    for method in cfg.methods:
+        recs = [records[f"{method}_seed{s}"] for s in range(cfg.seeds)]
+        rounds = [_rounds_to(r["curve"], rs_final) for r in recs]
+        secs = [r["cumulative_seconds"][int(n) - 1] if math.isfinite(n) else math.inf for r, n in zip(recs, rounds)]
+        if method == "rs":
+            rs_secs = secs
+        out["methods"][method] = {
+            "final_acc": mean_std([100 * r["curve"][-1][1] for r in recs]),
+            "rounds_to_target": rounds,
+            "tta_rounds_vs_rs": float(np.mean(rounds)) / rs_rounds if math.isfinite(np.mean(rounds)) else math.inf,
+            "seconds_to_target": secs,
+            "round_ms": mean_std([1000 * r["round_seconds_mean"] for r in recs]),
+            "coarse_ms_per_sample": recs[0]["coarse_ms_per_sample"],
+            "fine_ms": recs[0]["fine_ms"],
+        }
+    rs_mean_secs = float(np.mean(rs_secs))
+    for m in out["methods"].values():
+        mean_secs = float(np.mean(m["seconds_to_target"]))
+        m["tta_seconds_vs_rs"] = mean_secs / rs_mean_secs if math.isfinite(mean_secs) else math.inf
+    return out
+
+
+def format_titan_table(summary: dict, cfg: TitanConfig) -> str:
+    lines = [
+        f"**{cfg.dataset}**, {cfg.seeds} seed(s), {cfg.online.rounds} rounds of v={cfg.online.v}, buffer {cfg.online.buffer}, "
+        f"batch {cfg.online.batch}, mode {cfg.online.mode}; target = RS's final accuracy {100 * summary['target_accuracy']:.2f}%",
+        "",
+        "| method | final accuracy % | time-to-accuracy vs RS (rounds) | (wall-clock) | round ms | coarse ms/sample | fine ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, m in summary["methods"].items():
+        tta = "not reached" if not math.isfinite(m["tta_rounds_vs_rs"]) else f"{m['tta_rounds_vs_rs']:.2f}x"
+        ttas = "not reached" if not math.isfinite(m["tta_seconds_vs_rs"]) else f"{m['tta_seconds_vs_rs']:.2f}x"
+        coarse = "-" if m["coarse_ms_per_sample"] is None else f"{m['coarse_ms_per_sample']:.3f}"
+        fine = "-" if m["fine_ms"] is None else f"{m['fine_ms']:.2f}"
+        lines.append(f"| {name} | {m['final_acc'][0]:.2f} ± {m['final_acc'][1]:.2f} | {tta} | {ttas} | "
+                     f"{m['round_ms'][0]:.1f} | {coarse} | {fine} |")
+    return "\n".join(lines)
