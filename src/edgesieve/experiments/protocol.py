@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -25,11 +24,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from edgesieve._version import __version__
 from edgesieve.data.bundle import DataBundle
+from edgesieve.experiments.results_dir import ResultsDir
 from edgesieve.experiments.training import accuracy_and_macro_f1, predict, train_classifier
 from edgesieve.selectors import create_selector, selector_class
-from edgesieve.state.files import atomic_write_text
 
 ARMS = ("baseline", "all_data", "selector", "random")
 
@@ -245,64 +243,6 @@ def _save_artifacts(folder: Path, selector, baseline, dpw, ctx: RunContext, d2, 
 
 
 # -- the experiment -------------------------------------------------------------------------------
-
-
-class ResultsDir:
-    """config.json, one runs/run_NNN.json per finished run, summary files at the end."""
-
-    def __init__(self, path: Path, cfg: ProtocolConfig):
-        self.path, self.cfg = Path(path), cfg
-        self.runs_dir = self.path / "runs"
-
-    def prepare(self) -> None:
-        config_file = self.path / "config.json"
-        if config_file.exists():
-            try:
-                saved = json.loads(config_file.read_text())
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{config_file} is corrupt ({err}); remove {self.path} or choose another --out") from err
-            if saved.get("config_hash") != self.cfg.identity_hash():
-                old, new = saved.get("config", {}), self.cfg.to_json()
-                diff = {k: (old.get(k), new[k]) for k in new if k != "runs" and old.get(k) != new[k]}
-                raise ValueError(
-                    f"{self.path} holds results of a different config (differs in {diff}); nothing was "
-                    "overwritten. Choose another --out, or delete that folder to start over"
-                )
-        elif self.path.exists() and any(self.path.iterdir()):
-            raise ValueError(f"{self.path} exists and is not an edgesieve results folder; choose another --out")
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "config": self.cfg.to_json(),
-            "config_hash": self.cfg.identity_hash(),
-            "edgesieve": __version__,
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "threads": torch.get_num_threads(),
-        }
-        atomic_write_text(config_file, json.dumps(meta, indent=1))
-
-    def run_file(self, run: int) -> Path:
-        return self.runs_dir / f"run_{run:03d}.json"
-
-    def load_run(self, run: int) -> dict | None:
-        """A finished run's record, or None (missing or unreadable files are redone)."""
-        path = self.run_file(run)
-        if not path.exists():
-            return None
-        try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            return None
-        if record.get("config_hash") != self.cfg.identity_hash() or record.get("run") != run:
-            return None
-        return record
-
-    def save_run(self, record: dict) -> None:
-        record = {**record, "config_hash": self.cfg.identity_hash()}
-        atomic_write_text(self.run_file(record["run"]), json.dumps(record, indent=1))
-
 
 def run_protocol(
     bundle: DataBundle,
