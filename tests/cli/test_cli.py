@@ -31,7 +31,7 @@ def test_list_selectors(capsys):
 
 def test_unknown_dataset(capsys):
     assert main(["data", "fetch", "cifar"]) == 2
-    assert "unknown data set 'cifar'; available: fashion, fsdd, har, mnist" in capsys.readouterr().err
+    assert "unknown data set 'cifar'; available: fashion, fashion-effnet, fsdd, har, mnist" in capsys.readouterr().err
 
 
 def test_missing_data_is_a_clean_error(tmp_path, capsys):

@@ -1,0 +1,144 @@
+"""``edgesieve filter``, ``export`` and ``store``: the device path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgesieve.cli.options import positive_int
+
+
+def add_parsers(sub) -> None:
+    flt = sub.add_parser(
+        "filter",
+        help="stream samples through a calibrated filter into a retained-data store (resumes after a crash)",
+        description="Stream samples through a calibrated filter and commit the retained ones to an SQLite "
+        "store, one transaction per micro-batch. Run it again on the same store and input to resume "
+        "after the last committed batch.",
+    )
+    flt.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                     help="torch: --model + --weights + --selector; onnx: --model is an exported .onnx "
+                     "(torch-free: numpy, onnxruntime, sqlite3)")
+    flt.add_argument("--model", required=True,
+                     help="torch runtime: a model name (mnist_cnn, efficientnet_style) or package.module:factory; "
+                     "onnx runtime: the .onnx file from `edgesieve export`")
+    flt.add_argument("--weights", type=Path, help="torch runtime: the model's .safetensors weights")
+    flt.add_argument("--selector", type=Path, help="torch runtime: the selector state JSON (from calibrate/save)")
+    flt.add_argument("--input", required=True,
+                     help="a folder of files (.npy, .wav, images), an .npy/.npz array file (npz: x and optional "
+                     "labels y), or a data set name (mnist, mnist:train)")
+    flt.add_argument("--store", type=Path, required=True, help="the SQLite store to create or append to")
+    flt.add_argument("--batch-size", type=positive_int, default=64, help="micro-batch size (one transaction each); default 64")
+    flt.add_argument("--nonfinite", choices=("skip", "reject"), default="skip",
+                     help="samples holding NaN/Inf: skip = count and drop (never stored), reject = stop with an error")
+    flt.add_argument("--max-samples", type=positive_int, help="store capacity in samples")
+    flt.add_argument("--max-bytes", type=positive_int, help="store capacity in bytes of sample arrays")
+    flt.add_argument("--policy", choices=("reject", "evict_lowest", "reservoir"), default="reject",
+                     help="when the store is full: reject new samples, evict the lowest score, or keep a "
+                     "uniform reservoir of everything offered; default reject")
+    flt.add_argument("--limit", type=positive_int, help="stop after this many arrivals in this run")
+    flt.add_argument("--threads", type=positive_int, help="compute threads (torch or onnxruntime)")
+    flt.add_argument("--no-progress", action="store_true", help="no live progress line")
+
+    exp = sub.add_parser("export", help="export a calibrated DRIP filter to ONNX, validated with onnxruntime")
+    exp.add_argument("--model", required=True, help="a model name (mnist_cnn, ...) or package.module:factory")
+    exp.add_argument("--weights", type=Path, help="the model's .safetensors weights")
+    exp.add_argument("--selector", type=Path, required=True, help="the DRIP state JSON")
+    exp.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    exp.add_argument("--check-samples", type=positive_int, default=1024,
+                     help="random inputs on which onnxruntime must match PyTorch; default 1024")
+
+    store = sub.add_parser("store", help="inspect or export a retained-data store")
+    store_sub = store.add_subparsers(dest="store_command", required=True)
+    info = store_sub.add_parser("info", help="counts per class, bytes, capacity, stream positions")
+    info.add_argument("store", type=Path)
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    npz = store_sub.add_parser("export", help="write every stored sample to an .npz (x, label, predicted, score, arrival, id)")
+    npz.add_argument("store", type=Path)
+    npz.add_argument("--out", type=Path, required=True)
+
+
+def run(args) -> None:
+    if args.command == "filter":
+        _filter(args)
+    elif args.command == "export":
+        _export(args)
+    else:
+        _store(args)
+
+
+def _export(args) -> None:
+    from edgesieve.export import export_drip_onnx
+
+    selector = _torch_selector(args)
+    report = export_drip_onnx(selector, args.out, sample=_check_sample(selector, args.check_samples))
+    print(
+        f"wrote {report.path} ({report.size_bytes:,} bytes); onnx.checker passed; onnxruntime matches "
+        f"PyTorch on {report.n_checked} inputs: keep flags identical, max score difference {report.max_score_diff:.2e}"
+    )
+
+
+def _torch_selector(args):
+    from edgesieve.models import build_model
+    from edgesieve.selectors import load_selector
+
+    if args.selector is None:
+        raise ValueError("the torch runtime needs --selector STATE.json")
+    model = build_model(args.model, args.weights)
+    return load_selector(args.selector, model)
+
+
+def _check_sample(selector, n: int):
+    import torch
+
+    return torch.rand(n, *selector.sample_shape_, generator=torch.Generator().manual_seed(0))
+
+
+def _filter(args) -> None:
+    from edgesieve.device.filter_loop import run_filter
+    from edgesieve.device.sources import open_source
+    from edgesieve.store import Capacity, RetainedStore
+
+    if args.runtime == "onnx":
+        from edgesieve.runtime import OnnxFilter
+
+        filt = OnnxFilter(args.model, threads=args.threads)
+    else:
+        import torch
+
+        from edgesieve.device.torch_filter import TorchFilter
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        filt = TorchFilter(_torch_selector(args))
+    capacity = None
+    if args.max_samples or args.max_bytes or args.policy != "reject":
+        capacity = Capacity(max_samples=args.max_samples, max_bytes=args.max_bytes, policy=args.policy)
+    source = open_source(args.input, filt.sample_shape)
+    with RetainedStore(args.store, capacity=capacity) as store:
+        summary = run_filter(filt, source, store, batch_size=args.batch_size, nonfinite=args.nonfinite,
+                             limit=args.limit, progress=not args.no_progress)
+    print(summary.format())
+
+
+def _store(args) -> None:
+    import json
+
+    from edgesieve.store import RetainedStore
+
+    with RetainedStore(args.store, readonly=True) as store:
+        if args.store_command == "export":
+            print(f"wrote {store.export_npz(args.out)} ({store.count()} samples)")
+            return
+        info = store.info()
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return
+    c = info["counters"]
+    print(f"{info['path']}: {info['samples']} samples, {c['stored_bytes']:,} bytes of arrays (store format {info['format_version']})")
+    print(f"capacity {info['capacity']}; offered {c['offered']}, evicted {c['evicted']}, rejected when full "
+          f"{c['rejected_full']}, skipped non-finite {c['skipped_nonfinite']}")
+    for source, position in info["sources"].items():
+        print(f"source {source}: next arrival {position}")
+    print(f"{'class':>5} {'seen':>8} {'kept':>8} {'discarded':>9}")
+    for row in info["classes"]:
+        print(f"{row['class']:>5} {row['seen']:>8} {row['kept']:>8} {row['discarded']:>9}")

@@ -1,0 +1,30 @@
+"""argparse value types with messages that say what is expected."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1), e.g. 0.25, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def fractions(text: str) -> tuple[float, ...]:
+    return tuple(fraction(t) for t in text.split(","))
+
+
+def fractions0(text: str) -> tuple[float, ...]:
+    values = tuple(float(t) for t in text.split(","))
+    if any(not 0 <= v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"noise levels must be fractions in [0, 1), got {text}")
+    return values

@@ -1,0 +1,90 @@
+"""``edgesieve reproduce drip|titan``: the papers' experiments on real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgesieve.cli.options import fraction, fractions, fractions0, positive_int
+
+
+def add_parsers(sub) -> None:
+    rep = sub.add_parser("reproduce", help="reproduce a paper's experiments on real data")
+    rep_sub = rep.add_subparsers(dest="paper", required=True)
+    drip = rep_sub.add_parser(
+        "drip",
+        help="DRIP's Table I protocol (+ DPW and label-noise sweeps), figures and a Markdown report",
+        description="Each run reshuffles the training pool into D1 40%% / D2 20%% / D3 40%%; trains baseline "
+        "(D1), all-data (D1+D3), the selector's model (D1 + kept D3) and random (D1 + same-size random subset "
+        "of D3); evaluates on the test split. Finished runs are kept: rerunning resumes.",
+    )
+    drip.add_argument("--dataset", required=True, choices=("mnist", "fashion", "fsdd", "har", "fashion-effnet"),
+                      help="mnist, fashion (Fashion-MNIST), fsdd (spoken digits, raw audio), har (smartwatch IMU), "
+                      "fashion-effnet (Fashion-MNIST on a frozen ImageNet-pretrained EfficientNet-Lite0 trunk)")
+    drip.add_argument("--runs", type=positive_int, default=5, help="independent reshuffles (the paper: 20); default 5")
+    drip.add_argument("--sweep-runs", type=positive_int, help="runs per sweep point (default: --runs)")
+    drip.add_argument("--dpw", type=fraction, default=0.25, help="discard percentage window of the main table; default 0.25")
+    drip.add_argument("--dpw-sweep", type=fractions, default=(),
+                      help="also run accuracy versus DPW, e.g. 0.1,0.2,0.3,0.4,0.5 (baselines shared across values)")
+    drip.add_argument("--noise-sweep", type=fractions0, default=(),
+                      help="also run label-noise robustness: fractions of D1/D3 labels flipped, e.g. 0,0.1,0.2,0.3,0.4,0.5")
+    drip.add_argument("--selector", default="drip", help="any registered selector in DRIP's place (see `edgesieve selectors`)")
+    drip.add_argument("--pool", type=positive_int, help="use a random subset of the training pool of this size (default: all)")
+    drip.add_argument("--epochs", type=positive_int, help="training epochs per model (default: the data set's preset)")
+    drip.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
+    drip.add_argument("--root", type=Path, default=None, help="data cache folder")
+    drip.add_argument("--out", type=Path, required=True, help="results folder (config, runs, tables, figures, report.md)")
+    drip.add_argument("--no-figures", action="store_true", help="skip the figures")
+    drip.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+    titan = rep_sub.add_parser(
+        "titan",
+        help="Titan's online-training protocol: every method on the same streams, several seeds",
+        description="Rounds of v streaming samples; the coarse filter fills a small buffer; the method picks a "
+        "batch; one SGD step (lr decays by 0.95 every 100 rounds). Reports final accuracy, time-to-accuracy "
+        "normalised to RS (target = RS's final accuracy) in rounds and wall-clock, and per-stage timings.",
+    )
+    titan.add_argument("--dataset", required=True, choices=("mnist", "fashion", "fsdd", "har"))
+    titan.add_argument("--methods", default="titan,rs,is,hl,ll,ce,ocs,camel",
+                       help="comma-separated: titan, rs, is, hl, ll, ce, ocs, camel (rs is required)")
+    titan.add_argument("--seeds", type=positive_int, default=3, help="seeds per method; default 3")
+    titan.add_argument("--rounds", type=positive_int, default=500, help="training rounds; default 500")
+    titan.add_argument("--v", type=positive_int, default=100, help="samples arriving per round; default 100")
+    titan.add_argument("--buffer", type=positive_int, default=30, help="candidate buffer size; default 30")
+    titan.add_argument("--batch", type=positive_int, default=10, help="samples per SGD step; default 10")
+    titan.add_argument("--lr", type=float, default=0.1, help="SGD learning rate; default 0.1")
+    titan.add_argument("--eval-every", type=positive_int, default=25, help="rounds between test evaluations")
+    titan.add_argument("--mode", choices=("sequential", "pipelined", "train_only"), default="sequential",
+                       help="sequential, or pipelined (selection in a worker thread, one-round delay)")
+    titan.add_argument("--root", type=Path, default=None, help="data cache folder")
+    titan.add_argument("--out", type=Path, required=True, help="results folder")
+    titan.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args) -> None:
+    if args.paper == "titan":
+        _titan(args)
+        return
+    from edgesieve.experiments.reproduce import reproduce_drip
+
+    report = reproduce_drip(
+        args.dataset, args.out, runs=args.runs, sweep_runs=args.sweep_runs, dpw=args.dpw, dpw_sweep=args.dpw_sweep,
+        noise_sweep=args.noise_sweep, selector=args.selector, pool=args.pool, epochs=args.epochs, seed=args.seed,
+        root=args.root, progress=not args.no_progress, figures=not args.no_figures,
+    )
+    print((args.out / "main" / "table.md").read_text())
+    print(f"report: {report}")
+
+
+def _titan(args) -> None:
+    from edgesieve.data import load_dataset
+    from edgesieve.experiments.presets import preset
+    from edgesieve.titan.experiment import TitanConfig, run_titan
+    from edgesieve.titan.online import OnlineConfig
+
+    online = OnlineConfig(rounds=args.rounds, v=args.v, buffer=args.buffer, batch=args.batch, lr=args.lr,
+                          eval_every=args.eval_every, mode=args.mode)
+    cfg = TitanConfig(dataset=args.dataset, methods=tuple(args.methods.split(",")), seeds=args.seeds, online=online)
+    run_titan(load_dataset(args.dataset, args.root), preset(args.dataset).model, cfg, args.out,
+              progress=not args.no_progress)
+    print((args.out / "table.md").read_text())
