@@ -22,12 +22,33 @@ COMMANDS = {
     "--dpw-sweep 0.1,0.2,0.3,0.4,0.5 --out results/drip/mnist-10k-sweeps",
 }
 
+DISPLAY = {"mnist-10k-sweeps": "mnist (10k pool, 5 epochs)", "fashion-effnet": "fashion on EfficientNet-Lite0"}
+
 PAPER = """| data set (paper) | Baseline | All-Data | DRIP | Random | savings % |
 |---|---|---|---|---|---|
 | MNIST | 97.8 | 98.9 | 98.9 | 98.2 | 39 |
 | CIFAR-10 | 87.5 | 89.1 | 89.2 | 88.8 | 23 |
 | Plant Disease | 71.0 | 77.5 | 77.4 | 73.7 | 35 |
 | Speech Commands | 76.6 | 85.6 | 85.7 | 80.1 | 29 |"""
+
+
+def summary_table() -> str:
+    """One line per data set (main protocol, DPW 25%)."""
+    rows = ["| data set | runs | Baseline | All-Data | DRIP | Random (same size) | DRIP − Random | DRIP wins | savings % | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    pm = lambda p: f"{p[0]:.2f} ± {p[1]:.2f}"  # noqa: E731
+    for name in COMMANDS:
+        path = RESULTS / name / "main" / "summary.json"
+        if not path.exists():
+            continue
+        s = json.loads(path.read_text())
+        row = next(iter(s["by_dpw"].values()))
+        rows.append(
+            f"| {DISPLAY.get(name, name)} | {s['runs']} | {pm(s['baseline']['acc'])} | {pm(s['all_data']['acc'])} | {pm(row['selector']['acc'])} | "
+            f"{pm(row['random']['acc'])} | {row['selector_minus_random'][0]:+.2f} ± {row['selector_minus_random'][1]:.2f} | "
+            f"{row['selector_wins']}/{s['runs']} | {row['savings'][0]:.1f} | {row['verdict']} |"
+        )
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -45,6 +66,24 @@ def main() -> None:
         "Accuracy on each data set's test split, mean ± sample standard deviation over runs. **DRIP − Random** "
         "is paired by run (same split, same initial weights, same number of kept samples); the verdict calls "
         "a difference real only when it exceeds two standard errors. Nothing was tuned on a test split.",
+        "",
+        "Summary (main protocol, DPW 25%; details and commands below):",
+        "",
+        summary_table(),
+        "",
+        "What this says, plainly: with the paper's protocol and a DPW of 25%, DRIP discards 12-24% of the "
+        "production data while never falling more than 0.4 points below All-Data accuracy — but on MNIST, "
+        "Fashion-MNIST (from scratch and on the pretrained EfficientNet-Lite0 trunk) and HAR a random subset "
+        "of the same size does as well. Only on the spoken digits (FSDD, raw-audio 1-D CNN) does DRIP beat "
+        "random, in all 5 runs (+1.9 points). The paper's MNIST gap (98.9 vs 98.2) does not appear here: our "
+        "models reach 99.2% on MNIST, where a 24% smaller training set costs random selection nothing. "
+        "On HAR, whose test subjects are unseen, only 12% is discarded: production scores there fall outside "
+        "the calibrated windows more often than on the calibration set.",
+        "",
+        "Budgets: a full-MNIST run (four models, 3 epochs each) took 2 min 25 s to 3 min on 2 cores, so the "
+        "paper's 20 runs would take about 50-60 minutes (estimated from 5 runs; not run). Peak memory "
+        "(resident set, sampled every 15 s) stayed under 1 GB for every reproduction (budget 4 GiB). Fewer "
+        "runs than the paper's 20 (5 per data set, 3 per sweep point) were run for time.",
         "",
         "The paper's Table I (20 runs, EfficientNet-B0 / 1-D CNN on other data sets than ours except MNIST):",
         "",

@@ -21,3 +21,8 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def files_verified(folder: Path, hashes: dict[str, str]) -> bool:
+    """Whether every named file is in ``folder`` with the expected SHA-256."""
+    return all((folder / name).is_file() and sha256_of(folder / name) == digest for name, digest in hashes.items())

