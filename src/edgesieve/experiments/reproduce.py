@@ -3,7 +3,6 @@ one data set, with figures and a Markdown report."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,7 +44,7 @@ def reproduce_drip(
     sweeps += [replace(swept, label_noise=level) for level in noise_sweep]  # built now to validate them early
     bundle = load_dataset(dataset, root)
     sections = []
-    main_records = run_protocol(bundle, recipe.model, base, out / "main", progress=progress)
+    run_protocol(bundle, recipe.model, base, out / "main", progress=progress)
     sections.append(("Main protocol", (out / "main" / "table.md").read_text()))
     sweep_summary = noise_summaries = None
     if dpw_sweep:
@@ -64,7 +63,7 @@ def reproduce_drip(
     figure_files = []
     if figures:
         figure_files = make_figures(out, bundle, base, recipe, sweep_summary, noise_summaries)
-    return write_report(out, base, sections, figure_files, summarize(main_records, base))
+    return write_report(out, base, sections, figure_files)
 
 
 def make_figures(out: Path, bundle, cfg, recipe, sweep_summary, noise_summaries) -> list[tuple[str, Path]]:
@@ -126,7 +125,7 @@ def _overlays(art: Path, tag: str, state: Path, bundle, recipe, fig_dir: Path) -
                               fig_dir / "gradcam_overlays.png")
 
 
-def write_report(out: Path, cfg, sections, figure_files, main_summary) -> Path:
+def write_report(out: Path, cfg, sections, figure_files) -> Path:
     lines = [f"# DRIP reproduction: {cfg.dataset}", ""]
     lines.append("Protocol (SPEC section 1): each run reshuffles the training pool into D1 40% / D2 20% / D3 40%; "
                  "baseline on D1, all-data on D1+D3, the selector's model on D1 + kept(D3), random on D1 + a "
@@ -144,5 +143,4 @@ def write_report(out: Path, cfg, sections, figure_files, main_summary) -> Path:
         lines += [f"## {caption}", "", f"![{caption}]({path.relative_to(out)})", ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
-    (out / "summary.json").write_text(json.dumps(main_summary, indent=1))
     return report
