@@ -191,7 +191,6 @@ class GradCAM:
                     logits = self.model(x)
                 except (TypeError, ValueError):
                     raise  # our hook's own errors already name the problem
-
                 except RuntimeError as err:
                     raise ValueError(
                         f"the model's forward pass failed on input of shape {tuple(x.shape)}: {err}"

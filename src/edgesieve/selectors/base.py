@@ -20,7 +20,6 @@ from edgesieve.reasons import REASON_CODES, REASONS  # noqa: F401 (re-exported)
 from edgesieve.state import files as state_files
 
 
-
 @dataclass(frozen=True)
 class Decision:
     """Per-point decisions for one batch; every field is a tensor of length N."""
