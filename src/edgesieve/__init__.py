@@ -4,8 +4,8 @@ Names are imported lazily, so the torch-free parts (``edgesieve.store``,
 ``edgesieve.runtime``) never load PyTorch.
 
 >>> import edgesieve
->>> sorted(edgesieve.list_selectors())[:2]
-['drip', 'random']
+>>> {"drip", "random", "titan"} <= set(edgesieve.list_selectors())
+True
 """
 
 from importlib import import_module

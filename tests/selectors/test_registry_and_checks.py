@@ -11,18 +11,29 @@ from edgesieve.selectors import RandomSelector, register_selector, selector_clas
 
 @pytest.mark.parametrize("name", list_selectors())
 def test_every_registered_selector_passes_the_check_suite(name, fitted_conv2d):
-    model, (x, y), (stream, _) = fitted_conv2d
+    model, (x, y), (stream, stream_y) = fitted_conv2d
     cls = selector_class(name)
     sel = create_selector(name, model=model) if cls.requires_model else create_selector(name)
     with warnings.catch_warnings():
         warnings.simplefilter("error", CalibrationWarning)  # every class must get thresholds here
-        check_selector(sel, x, y, stream[:64], n_stream_batches=100)
+        check_selector(sel, x, y, stream[:64], stream_y=stream_y[:64], n_stream_batches=100)
+        check_selector(sel, x, y, stream[:64], n_stream_batches=20)  # without labels: predictions
+
+
+@pytest.mark.parametrize("coarse", ["titan", "drip", "none"])
+@pytest.mark.parametrize("name", ["titan", "hl"])
+def test_batch_selectors_pass_the_suite_behind_every_coarse_stage(name, coarse, fitted_conv2d):
+    model, (x, y), (stream, stream_y) = fitted_conv2d
+    sel = create_selector(name, model=model, batch=4, buffer=12, coarse=coarse)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        check_selector(sel, x, y, stream[:64], stream_y=stream_y[:64], n_stream_batches=20)
 
 
 def test_registry_names_and_errors():
     assert {"drip", "random"} <= set(list_selectors())
     assert isinstance(create_selector("random", p=0.2), RandomSelector)
-    with pytest.raises(ValueError, match="unknown selector 'dripp'; available: drip, random"):
+    with pytest.raises(ValueError, match="unknown selector 'dripp'; available: camel, ce, drip, "):
         create_selector("dripp")
     with pytest.raises(ValueError, match="already registered"):
         register_selector("drip")(RandomSelector)
@@ -41,14 +52,14 @@ class LeakyInit(RandomSelector):
 
 
 class GrowingState(RandomSelector):
-    def decide(self, x):
+    def decide(self, x, y=None):
         d = super().decide(x)
         self.history_ = getattr(self, "history_", []) + [d.keep]  # grows with the stream
         return d
 
 
 class NoCheck(RandomSelector):
-    def decide(self, x):  # decides without being calibrated: the suite must catch it
+    def decide(self, x, y=None):  # decides without being calibrated: the suite must catch it
         vars(self).setdefault("sample_shape_", tuple(x.shape[1:]))
         vars(self).setdefault("n_seen_", 0)
         return super().decide(x)

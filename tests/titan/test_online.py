@@ -1,10 +1,11 @@
-import threading
+import multiprocessing
 
 import pytest
 import torch
 from torch import nn
 
-from edgesieve.titan.online import OnlineConfig, ShallowFeatures, run_online
+from edgesieve.titan import ShallowFeatures
+from edgesieve.titan.online import OnlineConfig, Stream, run_online
 
 
 class Net(nn.Module):
@@ -38,24 +39,85 @@ def test_modes_learn_and_time_rounds(mode, method):
     if mode != "train_only":
         assert len(result.fine_ms) == 25
         assert len(result.coarse_ms_per_sample) == (25 if method == "titan" else 0)
-    assert not [t for t in threading.enumerate() if t.name == "titan-selector"]
+    assert not multiprocessing.active_children()
 
 
 def test_worker_failure_surfaces_and_the_worker_stops():
-    x, y = data(500)  # 5 rounds of data for 10 rounds: the stream ends inside the worker
+    x, y = data(600)  # 5 rounds of data for 10 rounds: the stream ends inside the worker
     cfg = OnlineConfig(rounds=10, v=100, mode="pipelined", eval_every=100)
-    with pytest.raises(RuntimeError, match="selection worker failed: the stream ended early"):
+    with pytest.raises(RuntimeError, match="selection worker failed: ValueError: the stream ended early"):
         run_online(Net(), x, y, x[:50], y[:50], 3, cfg)
-    assert not [t for t in threading.enumerate() if t.name == "titan-selector" and t.is_alive()]
+    assert not multiprocessing.active_children()
 
 
-def test_stream_ending_early_in_sequential_mode():
+class FailsInTraining(Net):
+    """Raises in its third training forward (the trainer's side; the worker runs eval mode)."""
+
+    def forward(self, x):
+        if self.training:
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls == 3:
+                raise KeyError("boom")
+        return super().forward(x)
+
+
+def test_trainer_failure_stops_the_worker():
+    x, y = data(1000)
+    with pytest.raises(KeyError, match="boom"):
+        run_online(FailsInTraining(), x, y, x[:50], y[:50], 3,
+                   OnlineConfig(rounds=8, v=100, mode="pipelined", eval_every=100))
+    assert not multiprocessing.active_children()
+
+
+def test_pipelined_mode_needs_a_picklable_model():
+    x, y = data(1000)
+    model = Net()
+    model.fc.register_forward_hook(lambda *a: None)  # a lambda cannot cross to a process
+    with pytest.raises(TypeError, match="picklable"):
+        run_online(model, x, y, x[:50], y[:50], 3, OnlineConfig(rounds=3, v=100, mode="pipelined", eval_every=100))
+    assert not multiprocessing.active_children()
+
+
+def test_stream_ending_early_and_repeating():
     x, y = data(300)
     with pytest.raises(ValueError, match="stream ended early"):
         run_online(Net(), x, y, x[:50], y[:50], 3, OnlineConfig(rounds=5, v=100, eval_every=100))
+    res = run_online(Net(), x, y, x[:50], y[:50], 3, OnlineConfig(rounds=5, v=100, eval_every=100, repeat_stream=True))
+    assert len(res.round_seconds) == 5
+    stream = Stream(300, 100, seed=0, held_out=100, repeat=True)
+    rounds = [stream.next_round() for _ in range(4)]
+    assert stream.passes == 2 and not set(stream.held_out.tolist()) & set(torch.cat(rounds).tolist())
+    assert sorted(torch.cat(rounds[:2]).tolist()) == sorted(torch.cat(rounds[2:]).tolist())
 
 
-@pytest.mark.parametrize("bad", [{"buffer": 5, "batch": 10}, {"v": 0}, {"v": 5, "batch": 10, "buffer": 30}, {"mode": "async"}])
+def test_methods_share_the_stream_and_the_rivals_can_sit_behind_a_coarse_stage():
+    x, y = data()
+    xt, yt = data(300, seed=1)
+    for coarse in ("titan", "drip"):
+        torch.manual_seed(0)
+        cfg = OnlineConfig(method="hl", rounds=6, v=100, eval_every=3, coarse=coarse, drip_recalibrate_every=2)
+        res = run_online(Net(), x, y, xt, yt, 3, cfg)
+        assert len(res.coarse_ms_per_sample) == 6 and len(res.fine_ms) == 6
+
+
+def test_unseen_and_out_of_range_labels():
+    x, y = data()
+    y = y.clamp(max=1)  # class 2 never appears in the stream: documented, no error
+    res = run_online(Net(), x, y, x[:50], y[:50], 3, OnlineConfig(rounds=3, v=100, eval_every=3))
+    assert len(res.curve) == 1
+    with pytest.raises(ValueError, match="labels must be in"):
+        run_online(Net(), x, y + 5, x[:50], y[:50], 3, OnlineConfig(rounds=3, v=100, eval_every=3))
+
+
+def test_nan_in_the_stream_is_a_clear_error():
+    x, y = data()
+    x[::7] = float("nan")
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        run_online(Net(), x, y, x[:50], y[:50], 3, OnlineConfig(rounds=5, v=100, eval_every=100))
+
+
+@pytest.mark.parametrize("bad", [{"buffer": 5, "batch": 10}, {"v": 0}, {"v": 5, "batch": 10, "buffer": 30}, {"mode": "async"},
+                                 {"method": "oracle"}, {"coarse": "deep"}, {"calibration": 0}])
 def test_bad_configs(bad):
     with pytest.raises(ValueError):
         OnlineConfig(**bad)

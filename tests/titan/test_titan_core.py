@@ -83,8 +83,9 @@ def test_every_batch_selector_and_bad_input():
     logits, h, y = torch.randn(30, 5), torch.randn(30, 8), torch.randint(0, 5, (30,))
     x = torch.randn(30, 2, 6)
     for name in BATCH_SELECTORS:
-        idx, w = select_batch(name, logits, h, y, 10, torch.Generator().manual_seed(0), inputs=x)
+        idx, w, score = select_batch(name, logits, h, y, 10, torch.Generator().manual_seed(0), inputs=x)
         assert idx.numel() == 10 and idx.unique().numel() == 10 and w.numel() == 10, name
+        assert score.shape == (30,) and torch.isfinite(score).all(), name
     with pytest.raises(ValueError, match="fewer than the batch size"):
         select_batch("titan", logits[:5], h[:5], y[:5], 10)
     with pytest.raises(ValueError, match="NaN or Inf"):
@@ -93,8 +94,8 @@ def test_every_batch_selector_and_bad_input():
         select_batch("oracle", logits, h, y, 3)
     with pytest.raises(ValueError, match="pass inputs"):
         select_batch("camel", logits, h, y, 3)
-    hl, _ = select_batch("hl", logits, h, y, 1)
-    ll, _ = select_batch("ll", logits, h, y, 1)
+    hl = select_batch("hl", logits, h, y, 1).index
+    ll = select_batch("ll", logits, h, y, 1).index
     losses = nn.functional.cross_entropy(logits, y, reduction="none")
     assert int(hl) == int(losses.argmax()) and int(ll) == int(losses.argmin())
 
@@ -158,14 +159,17 @@ def test_running_stats_match_batch_statistics():
 def test_buffer_keeps_the_best_like_one_by_one_offers():
     from edgesieve.titan import CandidateBuffer
 
-    buf = CandidateBuffer(3, 2, (1,))
+    buf = CandidateBuffer(3, 2)
     scores = torch.tensor([0.5, 2.0, 1.0, 3.0, -1.0])
-    buf.offer(torch.randn(5, 2), torch.arange(5.0)[:, None], torch.arange(5), scores)
+    feats = torch.randn(5, 2)
+    buf.offer(feats, torch.arange(5) + 100, torch.arange(5), scores)
     assert sorted(buf.scores[: buf.size].tolist()) == [1.0, 2.0, 3.0]
-    buf.offer(torch.randn(1, 2), torch.tensor([[9.0]]), torch.tensor([9]), torch.tensor([1.5]))
+    assert torch.equal(buf.features[: buf.size][buf.ids[: buf.size].argsort()], feats[[1, 2, 3]])
+    assert torch.allclose(buf.sq_norms[: buf.size], buf.features[: buf.size].pow(2).sum(1))
+    buf.offer(torch.randn(1, 2), torch.tensor([109]), torch.tensor([9]), torch.tensor([1.5]))
     assert sorted(buf.labels[: buf.size].tolist()) == [1, 3, 9]
-    x, y = buf.take()
-    assert x.shape == (3, 1) and buf.size == 0
+    ids, labels = buf.take()
+    assert sorted(ids.tolist()) == [101, 103, 109] and buf.size == 0
 
 
 def test_gradient_gram_matches_explicit_gradients():
@@ -184,7 +188,7 @@ def test_camel_spreads_its_picks():
 
     x = torch.tensor([[0.0], [0.1], [0.2], [10.0], [10.1], [-10.0]])
     y = torch.zeros(6, dtype=torch.long)
-    idx, _ = select_camel(None, None, y, 3, inputs=x)
+    idx = select_camel(None, None, y, 3, inputs=x).index
     assert sorted(idx.tolist()) == [2, 4, 5]  # nearest the mean (1.73) first, then the two extremes
 
 
@@ -193,5 +197,5 @@ def test_quotas_follow_class_shares():
 
     torch.manual_seed(6)
     y = torch.tensor([0] * 20 + [1] * 10)
-    idx, _ = select_ocs(torch.randn(30, 2), torch.randn(30, 4), y, 9)
+    idx = select_ocs(torch.randn(30, 2), torch.randn(30, 4), y, 9).index
     assert torch.bincount(y[idx], minlength=2).tolist() == [6, 3]

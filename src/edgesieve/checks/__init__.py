@@ -41,7 +41,7 @@ def _assert_same_decisions(a: Decision, b: Decision, what: str) -> None:
         raise AssertionError(f"{what}: scores differ")
 
 
-def check_init_stores_params_only(selector, x, y, stream):
+def check_init_stores_params_only(selector, x, y, stream, stream_y=None):
     """``__init__`` stores each parameter under its own name, unchanged, and nothing else."""
     params = selector.get_params()
     fresh = clone(selector)
@@ -55,7 +55,7 @@ def check_init_stores_params_only(selector, x, y, stream):
         raise AssertionError("a fresh selector claims to be calibrated")
 
 
-def check_fitted_state_has_trailing_underscore(selector, x, y, stream):
+def check_fitted_state_has_trailing_underscore(selector, x, y, stream, stream_y=None):
     """``calibrate`` returns self, adds only ``name_`` attributes and leaves params as given."""
     sel = clone(selector)
     before = dict(vars(sel))
@@ -70,10 +70,14 @@ def check_fitted_state_has_trailing_underscore(selector, x, y, stream):
             raise AssertionError(f"calibrate changed parameter {k!r}")
 
 
-def check_decide_before_calibrate_raises(selector, x, y, stream):
+def _labels(stream_y, part: slice):
+    return None if stream_y is None else stream_y[part]
+
+
+def check_decide_before_calibrate_raises(selector, x, y, stream, stream_y=None):
     """``decide`` and ``save`` on an uncalibrated selector raise ``NotCalibratedError``."""
     sel = clone(selector)
-    for call in (lambda: sel.decide(stream[:2]), lambda: sel.save(Path(tempfile.gettempdir()) / "never.json")):
+    for call in (lambda: sel.decide(stream[:2], _labels(stream_y, slice(0, 2))), lambda: sel.save(Path(tempfile.gettempdir()) / "never.json")):
         try:
             call()
         except NotCalibratedError:
@@ -81,14 +85,14 @@ def check_decide_before_calibrate_raises(selector, x, y, stream):
         raise AssertionError("an uncalibrated selector did not raise NotCalibratedError")
 
 
-def check_inputs_not_mutated(selector, x, y, stream):
+def check_inputs_not_mutated(selector, x, y, stream, stream_y=None):
     """Neither calibrate nor decide writes into the caller's tensors or model."""
     x0, s0 = x.clone(), stream.clone()
     y0 = None if y is None else y.clone()
     model = selector.get_params().get("model")
     state0 = _model_snapshot(model)
     sel = clone(selector).calibrate(x, y)
-    sel.decide(stream)
+    sel.decide(stream, stream_y)
     if not (torch.equal(x, x0) and torch.equal(stream, s0) and (y is None or torch.equal(y, y0))):
         raise AssertionError("the selector mutated its inputs")
     if state0 is not None and not _model_unchanged(model, state0):
@@ -127,40 +131,43 @@ def _model_unchanged(model: nn.Module, snap) -> bool:
     )
 
 
-def check_deterministic(selector, x, y, stream):
+def check_deterministic(selector, x, y, stream, stream_y=None):
     """Two selectors with the same parameters (and seed) make the same decisions."""
-    a = clone(selector).calibrate(x, y).decide(stream)
-    b = clone(selector).calibrate(x, y).decide(stream)
+    a = clone(selector).calibrate(x, y).decide(stream, stream_y)
+    b = clone(selector).calibrate(x, y).decide(stream, stream_y)
     _assert_same_decisions(a, b, "same parameters and seed")
 
 
-def check_save_load_round_trip(selector, x, y, stream):
+def check_save_load_round_trip(selector, x, y, stream, stream_y=None):
     """State saved mid-stream and loaded decides the rest of the stream identically."""
     sel = clone(selector).calibrate(x, y)
     half = stream.shape[0] // 2
-    sel.decide(stream[:half])
+    first, rest = slice(0, half), slice(half, None)
+    sel.decide(stream[first], _labels(stream_y, first))
     with tempfile.TemporaryDirectory() as tmp:
         path = sel.save(Path(tmp) / "state.json")
         text = path.read_text()
         if "pickle" in text or not text.lstrip().startswith("{"):
             raise AssertionError("state files must be JSON")
         loaded = type(sel).load(path, selector.get_params().get("model"))
-    _assert_same_decisions(sel.decide(stream[half:]), loaded.decide(stream[half:]), "after save/load")
+    _assert_same_decisions(sel.decide(stream[rest], _labels(stream_y, rest)),
+                           loaded.decide(stream[rest], _labels(stream_y, rest)), "after save/load")
 
 
-def check_constant_memory(selector, x, y, stream, n_stream_batches: int = 200):
+def check_constant_memory(selector, x, y, stream, stream_y=None, n_stream_batches: int = 200):
     """Deciding a long stream grows neither the selector's state nor Python's heap."""
     sel = clone(selector).calibrate(x, y)
-    batch = stream[: max(1, min(16, stream.shape[0]))]
+    part = slice(0, max(1, min(16, stream.shape[0])))
+    batch, labels = stream[part], _labels(stream_y, part)
     for _ in range(5):
-        sel.decide(batch)
+        sel.decide(batch, labels)
     size0 = _state_nbytes(sel)
     tracemalloc.start()
     try:
-        sel.decide(batch)
+        sel.decide(batch, labels)
         base, _ = tracemalloc.get_traced_memory()
         for _ in range(n_stream_batches):
-            sel.decide(batch)
+            sel.decide(batch, labels)
         now, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -205,14 +212,15 @@ CHECKS: list[Callable] = [
 ]
 
 
-def check_selector(selector: Selector, x, y, stream, *, n_stream_batches: int = 200) -> None:
+def check_selector(selector: Selector, x, y, stream, *, stream_y=None, n_stream_batches: int = 200) -> None:
     """Run every check on ``selector`` (uncalibrated) with calibration data ``x``/``y`` and a
-    stream batch; raises ``AssertionError`` naming the first check that fails."""
+    stream batch (``stream_y``: its labels, for selectors that use them); raises
+    ``AssertionError`` naming the first check that fails."""
     for check in CHECKS:
         try:
             if check is check_constant_memory:
-                check(selector, x, y, stream, n_stream_batches=n_stream_batches)
+                check(selector, x, y, stream, stream_y, n_stream_batches=n_stream_batches)
             else:
-                check(selector, x, y, stream)
+                check(selector, x, y, stream, stream_y)
         except AssertionError as err:
             raise AssertionError(f"{type(selector).__name__} fails {check.__name__}: {err}") from err

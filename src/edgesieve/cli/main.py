@@ -52,9 +52,10 @@ def _dispatch(args) -> int:
 
         print(f"{args.name}: {fetch(args.name, args.root, force=args.force, source=args.source)}")
     elif args.command == "selectors":
-        from edgesieve.selectors import list_selectors
+        from edgesieve.selectors import list_selectors, selector_class
 
-        print("\n".join(list_selectors()))
+        for name in list_selectors():  # name and the first line of the class's docstring
+            print(f"{name:<8} {(selector_class(name).__doc__ or '').strip().splitlines()[0]}")
     elif args.command == "reproduce":
         reproduce_cmd.run(args)
     else:

@@ -55,9 +55,17 @@ def add_parsers(sub) -> None:
     titan.add_argument("--lr", type=float, default=0.1, help="SGD learning rate; default 0.1")
     titan.add_argument("--eval-every", type=positive_int, default=25, help="rounds between test evaluations")
     titan.add_argument("--mode", choices=("sequential", "pipelined", "train_only"), default="sequential",
-                       help="sequential, or pipelined (selection in a worker thread, one-round delay)")
+                       help="sequential, or pipelined (selection in a worker process, one-round delay)")
+    titan.add_argument("--coarse", choices=("titan", "drip", "none"), default=None,
+                       help="put every method behind this coarse stage (default: each method's own; titan's "
+                       "filter for titan, none for the rivals, as in the paper)")
+    titan.add_argument("--calibration", type=positive_int, default=100,
+                       help="held-out training samples that calibrate the selectors (never streamed); default 100")
+    titan.add_argument("--repeat-stream", action="store_true",
+                       help="reshuffle and stream the training set again when it runs out (small data sets)")
     titan.add_argument("--root", type=Path, default=None, help="data cache folder")
     titan.add_argument("--out", type=Path, required=True, help="results folder")
+    titan.add_argument("--no-figures", action="store_true", help="skip the figures")
     titan.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -83,8 +91,9 @@ def _titan(args) -> None:
     from edgesieve.titan.online import OnlineConfig
 
     online = OnlineConfig(rounds=args.rounds, v=args.v, buffer=args.buffer, batch=args.batch, lr=args.lr,
-                          eval_every=args.eval_every, mode=args.mode)
+                          eval_every=args.eval_every, mode=args.mode, coarse=args.coarse,
+                          calibration=args.calibration, repeat_stream=args.repeat_stream)
     cfg = TitanConfig(dataset=args.dataset, methods=tuple(args.methods.split(",")), seeds=args.seeds, online=online)
     run_titan(load_dataset(args.dataset, args.root), preset(args.dataset).model, cfg, args.out,
-              progress=not args.no_progress)
+              progress=not args.no_progress, figures=not args.no_figures)
     print((args.out / "table.md").read_text())

@@ -1,6 +1,17 @@
 """Selection policies behind one protocol, and the registry that names them."""
 
 from edgesieve.selectors.base import REASONS, Decision, Selector
+from edgesieve.selectors.batch import (
+    BatchSelector,
+    CamelSelector,
+    EntropySelector,
+    HighLossSelector,
+    ImportanceSamplingSelector,
+    LowLossSelector,
+    OnlineCoresetSelector,
+    RandomBatchSelector,
+    TitanSelector,
+)
 from edgesieve.selectors.drip import DripSelector
 from edgesieve.selectors.random import RandomSelector
 from edgesieve.selectors.registry import (
@@ -13,6 +24,15 @@ from edgesieve.selectors.registry import (
 from edgesieve.selectors.windows import Window, min_std_window, window_size
 
 __all__ = [
+    "BatchSelector",
+    "CamelSelector",
+    "EntropySelector",
+    "HighLossSelector",
+    "ImportanceSamplingSelector",
+    "LowLossSelector",
+    "OnlineCoresetSelector",
+    "RandomBatchSelector",
+    "TitanSelector",
     "REASONS",
     "Decision",
     "DripSelector",

@@ -28,6 +28,7 @@ class Decision:
     score: torch.Tensor  # float32; the selector's score (DRIP score, random draw, ...)
     predicted: torch.Tensor  # int64; the model's predicted class, -1 for model-free selectors
     reason: torch.Tensor  # int8 codes into REASONS
+    weight: torch.Tensor | None = None  # float32; batch selectors: importance weight of a kept point
 
     def __len__(self) -> int:
         return int(self.keep.shape[0])
@@ -42,7 +43,7 @@ class Decision:
 
 
 class Selector(ABC):
-    """Base class and protocol: ``calibrate(x, y=None) -> self``, ``decide(x) -> Decision``,
+    """Base class and protocol: ``calibrate(x, y=None) -> self``, ``decide(x, y=None) -> Decision``,
     ``save(path)``, ``load(path, model=None)``, ``get_params()``.
 
     Subclasses set ``name`` (via ``register_selector``), ``requires_model``, and implement
@@ -80,8 +81,9 @@ class Selector(ABC):
         """Learn the selector's state from a validation set; returns self."""
 
     @abstractmethod
-    def decide(self, x) -> Decision:
-        """Keep-or-drop decisions for a batch of streaming points."""
+    def decide(self, x, y=None) -> Decision:
+        """Keep-or-drop decisions for a batch of streaming points. ``y``: the points' labels
+        when the stream has them (selectors that do not use labels ignore them)."""
 
     @property
     def is_calibrated(self) -> bool:

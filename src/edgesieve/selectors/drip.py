@@ -164,8 +164,9 @@ class DripSelector(Selector):
 
     # -- production -----------------------------------------------------------------------------
 
-    def decide(self, x) -> Decision:
-        """Discard a point iff L_lower <= score <= L_upper of its predicted class."""
+    def decide(self, x, y=None) -> Decision:
+        """Discard a point iff L_lower <= score <= L_upper of its predicted class (DRIP decides
+        from the prediction; labels, if given, are not used)."""
         self._check_calibrated()
         x = as_batch(x, sample_shape=self.sample_shape_)
         result = _explain_in_chunks(self.cam_, x, self.batch_size)

@@ -40,7 +40,8 @@ class RandomSelector(Selector):
         self.n_seen_ = 0
         return self
 
-    def decide(self, x) -> Decision:
+    def decide(self, x, y=None) -> Decision:
+        """Keep each point with probability p (labels, if given, are not used)."""
         self._check_calibrated()
         x = as_batch(x, sample_shape=self.sample_shape_)
         n = x.shape[0]

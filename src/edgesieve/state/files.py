@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -153,3 +154,37 @@ def finite_float(value, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise StateFileError(f"{what} must be a finite number, got {value!r}")
     return float(value)
+
+
+def encode_tensor(t: torch.Tensor) -> dict[str, Any]:
+    """A tensor as JSON: dtype, shape and its raw bytes in base64 (exact, compact).
+
+    >>> decode_tensor(encode_tensor(torch.tensor([1.5, -2.0])), torch.float32).tolist()
+    [1.5, -2.0]
+    """
+    t = t.detach().contiguous().cpu()
+    return {"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape),
+            "data": base64.b64encode(t.numpy().tobytes()).decode("ascii")}
+
+
+def decode_tensor(doc, dtype: torch.dtype) -> torch.Tensor:
+    """Inverse of ``encode_tensor``; the dtype must be the expected one and the values finite."""
+    if not isinstance(doc, dict) or not {"dtype", "shape", "data"} <= set(doc):
+        raise StateFileError(f"expected an encoded tensor (dtype, shape, data), got {type(doc).__name__}")
+    name = str(dtype).removeprefix("torch.")
+    if doc["dtype"] != name:
+        raise StateFileError(f"expected a {name} tensor, got {doc['dtype']!r}")
+    shape = doc["shape"]
+    if not isinstance(shape, list) or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in shape):
+        raise StateFileError(f"bad tensor shape {shape!r}")
+    try:
+        raw = base64.b64decode(doc["data"], validate=True)
+    except (ValueError, TypeError) as err:
+        raise StateFileError(f"tensor data is not base64: {err}") from err
+    t = torch.empty(0, dtype=dtype)
+    if len(raw) != math.prod(shape) * t.element_size():
+        raise StateFileError(f"tensor data holds {len(raw)} bytes, shape {shape} needs {math.prod(shape) * t.element_size()}")
+    t = torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape).clone() if raw else torch.zeros(shape, dtype=dtype)
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        raise StateFileError("tensor holds NaN or Inf")
+    return t

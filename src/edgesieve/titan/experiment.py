@@ -48,7 +48,7 @@ class TitanConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_titan(bundle, model_factory, cfg: TitanConfig, out, *, progress: bool = True) -> dict:
+def run_titan(bundle, model_factory, cfg: TitanConfig, out, *, progress: bool = True, figures: bool = True) -> dict:
     results = ResultsDir(Path(out), cfg)
     results.prepare()
     x, y = torch.from_numpy(bundle.x), torch.from_numpy(bundle.y)
@@ -75,7 +75,23 @@ def run_titan(bundle, model_factory, cfg: TitanConfig, out, *, progress: bool = 
     summary = summarize_titan(records, cfg)
     atomic_write_text(results.path / "summary.json", json.dumps(_json_safe(summary), indent=1))
     atomic_write_text(results.path / "table.md", format_titan_table(summary, cfg) + "\n")
+    if figures:
+        titan_figures(records, summary, cfg, results.path / "figures")
     return summary
+
+
+def titan_figures(records: dict, summary: dict, cfg: TitanConfig, folder: Path) -> list[Path]:
+    from edgesieve.titan import figures
+
+    folder.mkdir(parents=True, exist_ok=True)
+    curves = {m: [records[f"{m}_seed{s}"]["curve"] for s in range(cfg.seeds)] for m in cfg.methods}
+    what = f"{cfg.dataset}: v={cfg.online.v}, buffer {cfg.online.buffer}, batch {cfg.online.batch}, {cfg.seeds} seed(s)"
+    delays = {m: (summary["methods"][m]["delay_ms_per_sample"]["coarse"], summary["methods"][m]["delay_ms_per_sample"]["fine"])
+              for m in cfg.methods}
+    return [
+        figures.accuracy_versus_round(curves, summary["target_accuracy"], what, folder / "accuracy_vs_round.png"),
+        figures.delay_per_method(delays, what, folder / "delay_per_sample.png"),
+    ]
 
 
 def _json_safe(value):
@@ -100,15 +116,23 @@ def summarize_titan(records: dict, cfg: TitanConfig) -> dict:
     rs_final = mean_std([records[f"rs_seed{s}"]["curve"][-1][1] for s in range(cfg.seeds)])[0]
     rs_rounds = mean_std([_rounds_to(records[f"rs_seed{s}"]["curve"], rs_final) for s in range(cfg.seeds)])[0]
     rs_secs = []
+    rs_finals = [100 * records[f"rs_seed{s}"]["curve"][-1][1] for s in range(cfg.seeds)]
     out = {"target_accuracy": rs_final, "methods": {}}
     for method in cfg.methods:
         recs = [records[f"{method}_seed{s}"] for s in range(cfg.seeds)]
+        finals = [100 * r["curve"][-1][1] for r in recs]
+        diffs = [a - b for a, b in zip(finals, rs_finals)]  # paired by seed: same stream, same initial model
+        coarse_ms = float(np.mean([r["coarse_ms_per_sample"] or 0.0 for r in recs]))
+        fine_ms = float(np.mean([r["fine_ms"] or 0.0 for r in recs]))
         rounds = [_rounds_to(r["curve"], rs_final) for r in recs]
         secs = [r["cumulative_seconds"][int(n) - 1] if math.isfinite(n) else math.inf for r, n in zip(recs, rounds)]
         if method == "rs":
             rs_secs = secs
         out["methods"][method] = {
-            "final_acc": mean_std([100 * r["curve"][-1][1] for r in recs]),
+            "final_acc": mean_std(finals),
+            "minus_rs": mean_std(diffs),
+            "wins_vs_rs": sum(d > 0 for d in diffs),
+            "delay_ms_per_sample": {"coarse": coarse_ms, "fine": fine_ms / cfg.online.v},
             "rounds_to_target": rounds,
             "tta_rounds_vs_rs": float(np.mean(rounds)) / rs_rounds if math.isfinite(np.mean(rounds)) else math.inf,
             "seconds_to_target": secs,
@@ -128,14 +152,16 @@ def format_titan_table(summary: dict, cfg: TitanConfig) -> str:
         f"**{cfg.dataset}**, {cfg.seeds} seed(s), {cfg.online.rounds} rounds of v={cfg.online.v}, buffer {cfg.online.buffer}, "
         f"batch {cfg.online.batch}, mode {cfg.online.mode}; target = RS's final accuracy {100 * summary['target_accuracy']:.2f}%",
         "",
-        "| method | final accuracy % | time-to-accuracy vs RS (rounds) | (wall-clock) | round ms | coarse ms/sample | fine ms |",
-        "|---|---|---|---|---|---|---|",
+        "| method | final accuracy % | − RS (paired) | beats RS | time-to-accuracy vs RS (rounds) | (wall-clock) | "
+        "round ms | selection ms per sample (coarse + fine) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, m in summary["methods"].items():
         tta = "not reached" if not math.isfinite(m["tta_rounds_vs_rs"]) else f"{m['tta_rounds_vs_rs']:.2f}x"
         ttas = "not reached" if not math.isfinite(m["tta_seconds_vs_rs"]) else f"{m['tta_seconds_vs_rs']:.2f}x"
-        coarse = "-" if m["coarse_ms_per_sample"] is None else f"{m['coarse_ms_per_sample']:.3f}"
-        fine = "-" if m["fine_ms"] is None else f"{m['fine_ms']:.2f}"
-        lines.append(f"| {name} | {m['final_acc'][0]:.2f} ± {m['final_acc'][1]:.2f} | {tta} | {ttas} | "
-                     f"{m['round_ms'][0]:.1f} | {coarse} | {fine} |")
+        d = m["delay_ms_per_sample"]
+        diff = "—" if name == "rs" else f"{m['minus_rs'][0]:+.2f} ± {m['minus_rs'][1]:.2f}"
+        wins = "—" if name == "rs" else f"{m['wins_vs_rs']}/{cfg.seeds}"
+        lines.append(f"| {name} | {m['final_acc'][0]:.2f} ± {m['final_acc'][1]:.2f} | {diff} | {wins} | {tta} | {ttas} | "
+                     f"{m['round_ms'][0]:.1f} | {d['coarse'] + d['fine']:.3f} ({d['coarse']:.3f} + {d['fine']:.3f}) |")
     return "\n".join(lines)

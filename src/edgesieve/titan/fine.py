@@ -1,8 +1,12 @@
 """Per-round batch selection from the candidate buffer: Titan's C-IS and the baselines that
 rank by the model's output (SPEC section 2). Each takes the model's logits on the buffer, the
-last layer's input features and the labels, and returns batch indices and sample weights."""
+last layer's input features and the labels, and returns a ``Picked``: batch indices, sample
+weights (1 unless the method importance-samples) and every candidate's score under the method
+(higher = more wanted; 0 for methods that do not rank: RS, Camel)."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -31,17 +35,24 @@ def logits_and_features(model: nn.Module, x: torch.Tensor, head: nn.Linear) -> t
     return logits, captured[0].reshape(x.shape[0], -1)
 
 
-def _top(values: torch.Tensor, k: int) -> torch.Tensor:
-    return torch.argsort(values, descending=True, stable=True)[:k]
+class Picked(NamedTuple):
+    index: torch.Tensor  # int64 (k,), positions in the buffer
+    weight: torch.Tensor  # float32 (k,)
+    score: torch.Tensor  # float32 (n,), every candidate's score under the method
 
 
-def _ones(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return idx, torch.ones(idx.numel())
+def _top(values: torch.Tensor, k: int) -> Picked:
+    idx = torch.argsort(values, descending=True, stable=True)[:k]
+    return Picked(idx, torch.ones(idx.numel()), values.float())
+
+
+def _unranked(idx: torch.Tensor, n: int) -> Picked:
+    return Picked(idx, torch.ones(idx.numel()), torch.zeros(n))
 
 
 def select_rs(logits, features, labels, k, generator=None, inputs=None):
     """RS: a uniform random batch."""
-    return _ones(torch.randperm(labels.numel(), generator=generator)[:k])
+    return _unranked(torch.randperm(labels.numel(), generator=generator)[:k], labels.numel())
 
 
 def select_is(logits, features, labels, k, generator=None, inputs=None):
@@ -50,28 +61,29 @@ def select_is(logits, features, labels, k, generator=None, inputs=None):
     idx = sample_proportional(norms, k, generator)
     p = norms[idx] / norms.sum().clamp_min(1e-12)
     w = 1.0 / (labels.numel() * k * p.clamp_min(1e-12))
-    return idx, (w / w.mean()).float()
+    return Picked(idx, (w / w.mean()).float(), norms.float())
 
 
 def select_titan(logits, features, labels, k, generator=None, inputs=None):
     """Titan's C-IS: class budgets from |S_y| sqrt(V[grad] - V[||grad||]), sampling by norm."""
-    return cis_select(logits, features, labels, k, logits.shape[1], generator=generator)
+    idx, w = cis_select(logits, features, labels, k, logits.shape[1], generator=generator)
+    return Picked(idx, w, last_layer_grad_norms(logits, features, labels).float())
 
 
 def select_hl(logits, features, labels, k, generator=None, inputs=None):
     """HL: the highest cross-entropy losses."""
-    return _ones(_top(nn.functional.cross_entropy(logits, labels, reduction="none"), k))
+    return _top(nn.functional.cross_entropy(logits, labels, reduction="none"), k)
 
 
 def select_ll(logits, features, labels, k, generator=None, inputs=None):
-    """LL: the lowest cross-entropy losses."""
-    return _ones(_top(-nn.functional.cross_entropy(logits, labels, reduction="none"), k))
+    """LL: the lowest cross-entropy losses (score = -loss)."""
+    return _top(-nn.functional.cross_entropy(logits, labels, reduction="none"), k)
 
 
 def select_ce(logits, features, labels, k, generator=None, inputs=None):
     """CE: the highest entropy of the predicted distribution."""
     p = logits.softmax(dim=1)
-    return _ones(_top(-(p * p.clamp_min(1e-12).log()).sum(dim=1), k))
+    return _top(-(p * p.clamp_min(1e-12).log()).sum(dim=1), k)
 
 
 def _quotas(labels: torch.Tensor, k: int) -> torch.Tensor:
@@ -103,8 +115,9 @@ def select_ocs(logits, features, labels, k, generator=None, inputs=None, diversi
     for c, quota in enumerate(_quotas(labels, k).tolist()):
         if quota:
             members = torch.nonzero(labels == c).flatten()
-            chosen.append(members[_top(score[members], quota)])
-    return _ones(torch.cat(chosen))
+            chosen.append(members[_top(score[members], quota).index])
+    idx = torch.cat(chosen)
+    return Picked(idx, torch.ones(idx.numel()), score.float())
 
 
 def select_camel(logits, features, labels, k, generator=None, inputs=None):
@@ -127,7 +140,7 @@ def select_camel(logits, features, labels, k, generator=None, inputs=None):
             picked.append(nxt)
             nearest = torch.minimum(nearest, torch.cdist(xc, xc[nxt : nxt + 1]).flatten())
         chosen.append(members[torch.tensor(picked)])
-    return _ones(torch.cat(chosen))
+    return _unranked(torch.cat(chosen), labels.numel())
 
 
 BATCH_SELECTORS = {
@@ -142,7 +155,7 @@ BATCH_SELECTORS = {
 }
 
 
-def select_batch(method: str, logits, features, labels, k: int, generator=None, inputs=None):
+def select_batch(method: str, logits, features, labels, k: int, generator=None, inputs=None) -> Picked:
     """Dispatch by name, with the checks every method shares."""
     if method not in BATCH_SELECTORS:
         raise ValueError(f"unknown batch selector {method!r}; available: {', '.join(BATCH_SELECTORS)}")

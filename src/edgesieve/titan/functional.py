@@ -32,21 +32,19 @@ def last_layer_grad_norms(logits: torch.Tensor, features: torch.Tensor, labels: 
 def class_importance(logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """I(y) = |S_y| * sqrt((E||grad||)^2 - ||E grad||^2) per class (0 for absent classes).
 
-    (E||grad||)^2 - ||E grad||^2 = V[grad] - V[||grad||] >= 0 (clamped for rounding). The mean
-    gradient of a class is (mean of g h^T, mean of g), computed as one matrix product per class.
+    (E||grad||)^2 - ||E grad||^2 = V[grad] - V[||grad||] >= 0 (clamped for rounding). The summed
+    gradient of every class at once: sum_i onehot(y_i) (x) g_i (x) [h_i, 1], one einsum.
     """
     g = last_layer_gradients(logits, labels)
-    norms = g.norm(dim=1) * (features.pow(2).sum(dim=1) + 1).sqrt()
-    out = torch.zeros(n_classes, dtype=logits.dtype)
-    for c in labels.unique().tolist():  # a loop over classes, never over samples
-        mask = labels == c
-        n = int(mask.sum())
-        g_c, h_c = g[mask], features[mask]
-        mean_w = g_c.T @ h_c / n  # E[g h^T], (C, D)
-        mean_b = g_c.mean(dim=0)
-        mean_grad_sq = mean_w.pow(2).sum() + mean_b.pow(2).sum()
-        out[c] = n * (norms[mask].mean().pow(2) - mean_grad_sq).clamp_min(0).sqrt()
-    return out
+    h1 = torch.cat([features, torch.ones(features.shape[0], 1, dtype=features.dtype)], dim=1)
+    norms = g.norm(dim=1) * h1.norm(dim=1)
+    onehot = F.one_hot(labels, n_classes).to(g.dtype)
+    counts = onehot.sum(dim=0)
+    grad_sums = torch.einsum("nc,nk,nd->ckd", onehot, g, h1)  # (classes, outputs, inputs + 1)
+    n = counts.clamp_min(1)
+    mean_norm = (onehot * norms[:, None]).sum(dim=0) / n
+    mean_grad_sq = grad_sums.pow(2).sum(dim=(1, 2)) / n.pow(2)
+    return counts * (mean_norm.pow(2) - mean_grad_sq).clamp_min(0).sqrt()
 
 
 def allocate_batch(importance: torch.Tensor, available: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -95,12 +93,30 @@ def sample_proportional(weights: torch.Tensor, k: int, generator: torch.Generato
     """
     if k <= 0:
         return torch.zeros(0, dtype=torch.long)
+    one_class = torch.zeros(weights.numel(), dtype=torch.long)
+    return sample_within_classes(weights, one_class, torch.tensor([min(k, weights.numel())]), generator)
+
+
+def sample_within_classes(weights: torch.Tensor, labels: torch.Tensor, budgets: torch.Tensor,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """For every class c, ``budgets[c]`` distinct members drawn with probability proportional
+    to ``weights`` (uniformly where a class's weights are all 0): one vectorised draw.
+
+    >>> sample_within_classes(torch.tensor([0.0, 5.0, 1.0, 0.0]), torch.tensor([0, 0, 1, 1]),
+    ...                       torch.tensor([1, 1])).tolist()
+    [1, 2]
+    """
     w = weights.double().clamp_min(0)
-    if float(w.sum()) <= 0:
-        w = torch.ones_like(w)
+    class_total = torch.zeros(budgets.numel(), dtype=torch.float64).index_add_(0, labels, w)
+    w = torch.where(class_total[labels] > 0, w, torch.ones_like(w))
     u = torch.rand(w.shape, generator=generator, dtype=torch.float64).clamp_min(1e-300)
     keys = torch.where(w > 0, -torch.log(u) / w, torch.full_like(w, float("inf")))
-    return torch.argsort(keys)[:k]
+    order = torch.argsort(keys, stable=True)
+    order = order[torch.argsort(labels[order], stable=True)]  # by class, then by key
+    counts = torch.bincount(labels, minlength=budgets.numel())
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(order.numel()) - starts[labels[order]]
+    return order[rank < budgets[labels[order]]]
 
 
 def cis_select(
@@ -127,15 +143,10 @@ def cis_select(
     else:
         importance = torch.zeros(n_classes, dtype=norms.dtype).index_add_(0, labels, norms)
     budgets = allocate_batch(importance, counts, batch_size)
-    chosen, weights = [], []
-    for c in torch.nonzero(budgets).flatten().tolist():
-        members = torch.nonzero(labels == c).flatten()
-        k = int(budgets[c])
-        picked = members[sample_proportional(norms[members], k, generator)]
-        p = norms[picked] / norms[members].sum().clamp_min(1e-12)
-        chosen.append(picked)
-        weights.append(1.0 / (len(labels) * k * p.clamp_min(1e-12)))
-    if not chosen:
-        return torch.zeros(0, dtype=torch.long), torch.zeros(0)
-    idx, w = torch.cat(chosen), torch.cat(weights)
+    idx = sample_within_classes(norms, labels, budgets, generator)
+    if idx.numel() == 0:
+        return idx, torch.zeros(0)
+    class_total = torch.zeros(n_classes, dtype=norms.dtype).index_add_(0, labels, norms)
+    p = norms[idx] / class_total[labels[idx]].clamp_min(1e-12)
+    w = 1.0 / (len(labels) * budgets[labels[idx]] * p.clamp_min(1e-12))
     return idx, (w / w.mean()).float()

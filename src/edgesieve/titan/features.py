@@ -1,0 +1,64 @@
+"""Where Titan reads a model: the shallow features of its first block (coarse stage) and the
+last linear layer (fine stage)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.LeakyReLU)
+
+
+class ShallowFeatures:
+    """Output of one early layer, computed by stopping the forward pass there (so the
+    coarse filter costs a fraction of a full forward). Runs the model in eval mode (batch
+    norm must neither use nor update batch statistics of the stream) and restores its mode."""
+
+    class _Stop(Exception):
+        pass
+
+    def __init__(self, model: nn.Module, layer: str):
+        self.model, self.layer_name = model, layer
+        self.layer = model.get_submodule(layer)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = []
+
+        def hook(module, inputs, output):
+            out.append(output)
+            raise ShallowFeatures._Stop
+
+        handle = self.layer.register_forward_hook(hook)
+        modes = [m.training for m in self.model.modules()]
+        self.model.eval()
+        try:
+            self.model(x)
+        except ShallowFeatures._Stop:
+            pass
+        finally:
+            handle.remove()
+            for m, mode in zip(self.model.modules(), modes):
+                m.training = mode
+        if not out:
+            raise ValueError(f"layer {self.layer_name!r} did not run in the model's forward pass")
+        f = out[0]
+        if f.dim() == 4 and not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last):
+            f = f.permute(0, 2, 3, 1)  # flatten in memory order: no copy (distances ignore the order)
+        return f.reshape(f.shape[0], -1)
+
+
+def first_activation(model: nn.Module) -> str:
+    """Name of the first activation module: the end of the model's first block."""
+    for name, module in model.named_modules():
+        if isinstance(module, ACTIVATIONS):
+            return name
+    raise ValueError("no activation module found; name the shallow-feature layer explicitly (feature_layer=...)")
+
+
+def last_linear(model: nn.Module) -> nn.Linear:
+    """The model's last ``nn.Linear`` (its classifier): the layer whose gradients C-IS uses."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("the model needs a final nn.Linear layer for last-layer gradient norms")
+    return linears[-1]

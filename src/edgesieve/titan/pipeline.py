@@ -1,0 +1,118 @@
+"""The pipelined online trainer: selection in a worker process, the model update in the caller.
+
+Measured choice (benchmarks/bench_titan.py): a worker *thread* made rounds slower than running
+selection and training one after another on 2 cores (the threads fight over the GIL and
+torch's thread pools), so selection runs in its own process with one torch thread and the
+trainer keeps the other core.
+
+Per round t the trainer (1) takes the batch the worker chose for round t, (2) copies its model
+into the shared-memory snapshot, (3) asks the worker for round t+1, (4) trains on round t's
+batch. So round t+1 is selected with the model before update t: the paper's one-round delay,
+overlapping selection with the update. Only indices and weights cross back; the stream's data
+is shared memory, read by both sides.
+
+Failure: an exception in the worker is sent back and raised in the caller as RuntimeError; a
+worker that dies without a word is noticed within half a second; whatever happens, the worker
+is stopped (asked, then terminated, then killed) before the call returns.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import queue
+import time
+import traceback
+
+import torch
+import torch.multiprocessing as mp
+
+from edgesieve.titan.online import OnlineResult, make_selector, select_round
+
+POLL_SECONDS = 0.5
+JOIN_SECONDS = 10.0
+
+
+def _worker(snapshot, x, y, stream, cfg, feature_layer, requests, results) -> None:
+    try:
+        torch.set_num_threads(1)
+        cal = stream.held_out
+        selector = make_selector(cfg, snapshot, feature_layer).calibrate(x[cal], y[cal])
+        results.put(("ready",))
+        timings = OnlineResult()
+        while True:
+            t = requests.get()
+            if t is None:
+                return
+            idx = stream.next_round()
+            pick, w = select_round(selector, x, y, idx, t, cfg, timings, cal)
+            coarse = timings.coarse_ms_per_sample.pop() if timings.coarse_ms_per_sample else None
+            results.put(("batch", t, pick.numpy(), w.numpy(), coarse, timings.fine_ms.pop()))
+    except BaseException as err:  # noqa: BLE001 - everything is reported to the caller
+        results.put(("error", f"{type(err).__name__}: {err}", traceback.format_exc()))
+
+
+def _receive(results, proc):
+    while True:
+        try:
+            msg = results.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"the selection worker died (exit code {proc.exitcode})") from None
+            continue
+        if msg[0] == "error":
+            raise RuntimeError(f"the selection worker failed: {msg[1]}\n--- worker traceback ---\n{msg[2]}")
+        return msg
+
+
+def _stop(proc, requests) -> None:
+    try:
+        requests.put_nowait(None)
+    except Exception:  # noqa: BLE001 - a broken queue must not keep the worker alive
+        pass
+    proc.join(JOIN_SECONDS)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(JOIN_SECONDS)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+
+
+def run_pipelined(model, x, y, stream, trainer, cfg, result: OnlineResult, evaluate_round, *, feature_layer=None) -> None:
+    ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
+    snapshot = copy.deepcopy(model).share_memory()
+    requests, results = ctx.Queue(), ctx.Queue()
+    proc = ctx.Process(target=_worker, name="titan-selector",
+                       args=(snapshot, x, y, stream, cfg, feature_layer, requests, results), daemon=True)
+    threads = torch.get_num_threads()
+    try:
+        proc.start()
+    except (AttributeError, TypeError, pickle.PicklingError) as err:
+        raise TypeError(f"pipelined mode hands a copy of the model to a worker process, so the model must be "
+                        f"picklable (no lambda hooks, classes importable by name): {err}; "
+                        "or use mode='sequential'") from err
+    try:
+        torch.set_num_threads(1)  # one core trains, the other selects
+        _receive(results, proc)  # ready: the worker's start-up is not a round
+        requests.put(0)
+        targets = list(snapshot.state_dict().values())
+        sources = list(model.state_dict().values())
+        for t in range(cfg.rounds):
+            start = time.perf_counter()
+            _, _, pick, w, coarse, fine = _receive(results, proc)
+            with torch.no_grad():
+                for dst, src in zip(targets, sources):
+                    dst.copy_(src)
+            if t + 1 < cfg.rounds:
+                requests.put(t + 1)
+            pick = torch.from_numpy(pick)
+            trainer.step(x[pick], y[pick], torch.from_numpy(w))
+            result.round_seconds.append(time.perf_counter() - start)
+            if coarse is not None:
+                result.coarse_ms_per_sample.append(coarse)
+            result.fine_ms.append(fine)
+            evaluate_round(t)
+    finally:
+        torch.set_num_threads(threads)
+        _stop(proc, requests)
