@@ -90,13 +90,17 @@ def round_times(vs: tuple[int, ...], rounds: int) -> dict:
     out = {}
     for v in vs:
         row = {}
-        for mode in ("train_only", "sequential", "pipelined"):
+        for name, mode, budget in (("train_only", "train_only", "all"), ("sequential", "sequential", "all"),
+                                   ("pipelined", "pipelined", "all"), ("pipelined_budget", "pipelined", "train_time")):
             torch.manual_seed(0)
-            cfg = OnlineConfig(rounds=rounds, v=v, buffer=min(30, v), batch=10, mode=mode, eval_every=10**6)
+            cfg = OnlineConfig(rounds=rounds, v=v, buffer=min(30, v), batch=10, mode=mode, eval_every=10**6,
+                               stream_budget=budget)
             res = run_online(MnistCNN(), x, y, x[:100], y[:100], 10, cfg)
-            row[mode] = median_ms(res.round_seconds[10:])
-        row["sequential_vs_train_only"] = row["sequential"] / row["train_only"]
-        row["pipelined_vs_train_only"] = row["pipelined"] / row["train_only"]
+            row[name] = median_ms(res.round_seconds[10:])
+            if budget != "all":
+                row["coverage"] = statistics.mean(res.coverage[10:])
+        for name in ("sequential", "pipelined", "pipelined_budget"):
+            row[f"{name}_vs_train_only"] = row[name] / row["train_only"]
         out[v] = row
     return out
 
@@ -183,7 +187,11 @@ def main() -> None:
             "command": "python benchmarks/bench_titan.py" + (" --quick" if quick else "")}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "titan.json").write_text(json.dumps({"meta": meta, **out}, indent=1))
-    text = format_table(out, meta)
+    from edgesieve.titan.figures import memory_per_stage
+
+    memory_per_stage({k: v["rise_mb"] for k, v in out["memory"].items()},
+                     "Titan stages, MNIST CNN: peak memory rise over set-up", RESULTS / "titan_memory.png")
+    text = format_table(out, meta) + "\n![memory per stage](titan_memory.png)\n"
     (RESULTS / "titan.md").write_text(text)
     print(text)
 
@@ -206,6 +214,9 @@ def format_table(out: dict, meta: dict) -> str:
         lines.append(f"| round time, v = {v}: train-only / sequential / pipelined | {row['train_only']:.1f} / "
                      f"{row['sequential']:.1f} / {row['pipelined']:.1f} ms (pipelined {row['pipelined_vs_train_only']:.2f}x "
                      f"train-only) | <= 1.15x | {ok(row['pipelined_vs_train_only'] <= 1.15)} |")
+        lines.append(f"| round time, v = {v}, pipelined with the stream budget (examines {100 * row['coverage']:.0f}% "
+                     f"of the stream) | {row['pipelined_budget']:.1f} ms ({row['pipelined_budget_vs_train_only']:.2f}x "
+                     f"train-only) | <= 1.15x | {ok(row['pipelined_budget_vs_train_only'] <= 1.15)} |")
     sizes = out["state_bytes_by_round"]
     flat = len(set(sizes.values())) == 1
     lines += [f"| selector state after {int(r):,} rounds | {b:,} bytes | constant | {ok(flat)} |" for r, b in sizes.items()]

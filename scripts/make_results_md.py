@@ -78,6 +78,21 @@ def titan_sections() -> list[str]:
             if (folder / "figures" / fig).exists():
                 lines.append(f"![{d}: {title}](results/titan/{d}/figures/{fig})")
         lines.append("")
+    lines += [
+        "### Coarse stages (HAR): Titan's filter, DRIP's windows, none",
+        "",
+        "The same protocol on HAR with every method behind one coarse stage (`--coarse`): Titan's shallow-feature "
+        "filter, DRIP's Grad-CAM windows (points farthest outside their class's window first; windows refit on "
+        "the 100 held-out samples every 50 rounds) — the two papers combined — or none (every method, Titan's "
+        "C-IS too, picks from all 100). Commands: `bash scripts/reproduce_titan_coarse.sh`.",
+        "",
+    ]
+    for coarse in ("titan", "drip", "none"):
+        folder = TITAN / f"har-coarse-{coarse}"
+        if (folder / "table.md").exists():
+            lines += [f"`--coarse {coarse}`:", "", (folder / "table.md").read_text().strip(), ""]
+        else:
+            lines += [f"`--coarse {coarse}`: not run yet.", ""]
     return lines
 
 COMMANDS = {

@@ -151,3 +151,14 @@ def test_reproduce_titan_cli_resumes(tmp_path, capsys):
     assert main(argv) == 0
     assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "t" / "runs").iterdir()}
     assert main([*argv[:-3], "--lr", "0.5", "--out", str(tmp_path / "t")]) == 2  # another config: refused
+
+
+def test_stream_budget_trims_rounds_to_the_trainers_step():
+    x, y = data()
+    xt, yt = data(300, seed=1)
+    cfg = OnlineConfig(rounds=12, v=100, eval_every=6, mode="pipelined", stream_budget="train_time")
+    res = run_online(Net(), x, y, xt, yt, 3, cfg)
+    assert len(res.coverage) == 12 and res.coverage[0] == 1.0
+    assert all(0.1 <= c <= 1.0 for c in res.coverage)
+    with pytest.raises(ValueError, match="needs mode='pipelined'"):
+        OnlineConfig(stream_budget="train_time")

@@ -18,7 +18,7 @@ from edgesieve.experiments.results_dir import ResultsDir
 from edgesieve.experiments.summary import mean_std
 from edgesieve.state.files import atomic_write_text
 from edgesieve.titan.fine import BATCH_SELECTORS
-from edgesieve.titan.online import OnlineConfig, run_online
+from edgesieve.titan.online import LATE_OPTIONS, OnlineConfig, run_online
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ class TitanConfig:
     def identity_hash(self) -> str:
         d = self.to_json()
         d.pop("seeds"), d.pop("methods")  # more seeds or methods extend an experiment
+        for key, default in LATE_OPTIONS.items():
+            if d["online"].get(key) == default:
+                d["online"].pop(key)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

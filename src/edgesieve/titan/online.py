@@ -28,6 +28,10 @@ from edgesieve.selectors.registry import create_selector
 from edgesieve.titan.fine import BATCH_SELECTORS
 
 MODES = ("train_only", "sequential", "pipelined")
+STREAM_BUDGETS = ("all", "train_time")
+#: options added after experiments were run; at their defaults they leave an experiment's
+#: identity (and so its resumable results) unchanged
+LATE_OPTIONS = {"stream_budget": "all"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class OnlineConfig:
     drip_recalibrate_every: int = 50  # coarse="drip": refit the windows as the model learns
     repeat_stream: bool = False  # reshuffle and stream again when the training set runs out
     channels_last: bool = True  # image models: faster convolutions on CPU (same numbers)
+    # pipelined only: "all" examines every streaming sample (a slow selector stalls the trainer);
+    # "train_time" examines only as much of each round as fits in the trainer's last step, so
+    # selection never stalls training (OnlineResult.coverage says how much of the stream was seen)
+    stream_budget: str = "all"
 
     def __post_init__(self):
         if self.v < 1 or self.rounds < 1 or self.eval_every < 1:
@@ -70,6 +78,10 @@ class OnlineConfig:
             raise ValueError(f"coarse must be one of {COARSE_STAGES} or None, got {self.coarse!r}")
         if self.calibration < 1 or self.drip_recalibrate_every < 1:
             raise ValueError("calibration and drip_recalibrate_every must be positive")
+        if self.stream_budget not in STREAM_BUDGETS:
+            raise ValueError(f"stream_budget must be one of {STREAM_BUDGETS}, got {self.stream_budget!r}")
+        if self.stream_budget != "all" and self.mode != "pipelined":
+            raise ValueError("stream_budget='train_time' needs mode='pipelined' (a budget against a concurrent trainer)")
 
 
 @dataclass
@@ -78,6 +90,7 @@ class OnlineResult:
     round_seconds: list = field(default_factory=list)
     coarse_ms_per_sample: list = field(default_factory=list)
     fine_ms: list = field(default_factory=list)
+    coverage: list = field(default_factory=list)  # pipelined: share of each round's samples examined
 
     @property
     def final_accuracy(self) -> float:

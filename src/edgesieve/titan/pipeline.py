@@ -11,6 +11,11 @@ batch. So round t+1 is selected with the model before update t: the paper's one-
 overlapping selection with the update. Only indices and weights cross back; the stream's data
 is shared memory, read by both sides.
 
+With ``stream_budget="train_time"`` the worker examines only as many of a round's samples as
+its measured cost lets it finish within the trainer's last step (at least one batch): the
+selector then never stalls training, and ``OnlineResult.coverage`` reports the share of the
+stream it saw (the paper's "fluctuating idle resources", in the other direction).
+
 Failure: an exception in the worker is sent back and raised in the caller as RuntimeError; a
 worker that dies without a word is noticed within half a second; whatever happens, the worker
 is stopped (asked, then terminated, then killed) before the call returns.
@@ -40,14 +45,21 @@ def _worker(snapshot, x, y, stream, cfg, feature_layer, requests, results) -> No
         selector = make_selector(cfg, snapshot, feature_layer).calibrate(x[cal], y[cal])
         results.put(("ready",))
         timings = OnlineResult()
+        ms_per_sample = None  # running estimate of this selector's cost, for the stream budget
         while True:
-            t = requests.get()
-            if t is None:
+            request = requests.get()
+            if request is None:
                 return
+            t, budget_ms = request
             idx = stream.next_round()
+            if budget_ms is not None and ms_per_sample is not None:  # examine what fits in the budget
+                idx = idx[: max(cfg.batch, min(len(idx), int(budget_ms / ms_per_sample)))]
+            start = time.perf_counter()
             pick, w = select_round(selector, x, y, idx, t, cfg, timings, cal)
+            cost = 1000 * (time.perf_counter() - start) / len(idx)
+            ms_per_sample = cost if ms_per_sample is None else 0.7 * ms_per_sample + 0.3 * cost
             coarse = timings.coarse_ms_per_sample.pop() if timings.coarse_ms_per_sample else None
-            results.put(("batch", t, pick.numpy(), w.numpy(), coarse, timings.fine_ms.pop()))
+            results.put(("batch", t, pick.numpy(), w.numpy(), coarse, timings.fine_ms.pop(), len(idx) / cfg.v))
     except BaseException as err:  # noqa: BLE001 - everything is reported to the caller
         results.put(("error", f"{type(err).__name__}: {err}", traceback.format_exc()))
 
@@ -95,23 +107,27 @@ def run_pipelined(model, x, y, stream, trainer, cfg, result: OnlineResult, evalu
     try:
         torch.set_num_threads(1)  # one core trains, the other selects
         _receive(results, proc)  # ready: the worker's start-up is not a round
-        requests.put(0)
+        requests.put((0, None))
         targets = list(snapshot.state_dict().values())
         sources = list(model.state_dict().values())
+        step_ms = None
         for t in range(cfg.rounds):
             start = time.perf_counter()
-            _, _, pick, w, coarse, fine = _receive(results, proc)
+            _, _, pick, w, coarse, fine, coverage = _receive(results, proc)
             with torch.no_grad():
                 for dst, src in zip(targets, sources):
                     dst.copy_(src)
             if t + 1 < cfg.rounds:
-                requests.put(t + 1)
+                requests.put((t + 1, step_ms if cfg.stream_budget == "train_time" else None))
             pick = torch.from_numpy(pick)
+            step_start = time.perf_counter()
             trainer.step(x[pick], y[pick], torch.from_numpy(w))
+            step_ms = 1000 * (time.perf_counter() - step_start)
             result.round_seconds.append(time.perf_counter() - start)
             if coarse is not None:
                 result.coarse_ms_per_sample.append(coarse)
             result.fine_ms.append(fine)
+            result.coverage.append(coverage)
             evaluate_round(t)
     finally:
         torch.set_num_threads(threads)
