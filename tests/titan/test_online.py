@@ -162,3 +162,42 @@ def test_stream_budget_trims_rounds_to_the_trainers_step():
     assert all(0.1 <= c <= 1.0 for c in res.coverage)
     with pytest.raises(ValueError, match="needs mode='pipelined'"):
         OnlineConfig(stream_budget="train_time")
+
+
+KILLED_TRAINER = """
+import sys, torch
+sys.path.insert(0, {root!r})
+from tests.titan.test_online import Net, data
+from edgesieve.titan.online import OnlineConfig, run_online
+x, y = data()
+run_online(Net(), x, y, x[:50], y[:50], 3, OnlineConfig(rounds=100000, v=100, mode="pipelined", eval_every=10**6,
+           repeat_stream=True))
+"""
+
+
+def test_a_killed_trainer_leaves_no_worker_behind(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    psutil = pytest.importorskip("psutil")
+    root = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_TRAINER.format(root=root)])
+    try:
+        deadline = time.time() + 120
+        workers = []
+        while time.time() < deadline and not workers:  # wait for the worker to start selecting
+            workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+            time.sleep(0.5)
+        assert workers, "the pipelined run never started its worker"
+        time.sleep(2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, f"orphaned worker(s): {[p.pid for p in alive]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

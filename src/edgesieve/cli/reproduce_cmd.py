@@ -59,6 +59,9 @@ def add_parsers(sub) -> None:
     titan.add_argument("--coarse", choices=("titan", "drip", "none"), default=None,
                        help="put every method behind this coarse stage (default: each method's own; titan's "
                        "filter for titan, none for the rivals, as in the paper)")
+    titan.add_argument("--class-slots", choices=("proportional", "global"), default="proportional",
+                       help="Titan's buffer: slots per class in proportion to the round (default), or the paper's "
+                       "single global priority queue")
     titan.add_argument("--calibration", type=positive_int, default=100,
                        help="held-out training samples that calibrate the selectors (never streamed); default 100")
     titan.add_argument("--repeat-stream", action="store_true",
@@ -92,7 +95,8 @@ def _titan(args) -> None:
 
     online = OnlineConfig(rounds=args.rounds, v=args.v, buffer=args.buffer, batch=args.batch, lr=args.lr,
                           eval_every=args.eval_every, mode=args.mode, coarse=args.coarse,
-                          calibration=args.calibration, repeat_stream=args.repeat_stream)
+                          calibration=args.calibration, repeat_stream=args.repeat_stream,
+                          class_slots=args.class_slots)
     cfg = TitanConfig(dataset=args.dataset, methods=tuple(args.methods.split(",")), seeds=args.seeds, online=online)
     run_titan(load_dataset(args.dataset, args.root), preset(args.dataset).model, cfg, args.out,
               progress=not args.no_progress, figures=not args.no_figures)

@@ -46,8 +46,14 @@ def _worker(snapshot, x, y, stream, cfg, feature_layer, requests, results) -> No
         results.put(("ready",))
         timings = OnlineResult()
         ms_per_sample = None  # running estimate of this selector's cost, for the stream budget
+        parent = mp.parent_process()
         while True:
-            request = requests.get()
+            try:
+                request = requests.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if parent is not None and not parent.is_alive():
+                    return  # the trainer died without a word (SIGKILL): never outlive it
+                continue
             if request is None:
                 return
             t, budget_ms = request
