@@ -10,3 +10,7 @@ for coarse in titan drip none; do
     --rounds 500 --eval-every 25 --repeat-stream --no-progress --out "results/titan/har-coarse-$coarse"
 done
 python scripts/make_results_md.py
+# Titan with the paper's single global priority queue instead of class-proportional buffer slots
+OMP_NUM_THREADS=1 $es reproduce titan --dataset har --methods titan,rs --class-slots global --seeds 5 \
+  --rounds 500 --eval-every 25 --repeat-stream --no-progress --out results/titan/har-global-queue
+python scripts/make_results_md.py
