@@ -27,8 +27,8 @@ TITAN_PAPER = """| Titan paper (CIFAR-10, Speech Commands, HARBOX; Jetson Nano) 
 
 def titan_summary_table() -> str:
     """Titan and every rival against RS, one line per data set and method."""
-    rows = ["| data set | method | final accuracy % | − RS (paired) | beats RS | time-to-accuracy vs RS (rounds) |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| data set | method | final accuracy % | − RS (paired) | wins | verdict | time-to-accuracy vs RS (rounds) | (wall-clock, sequential) |",
+            "|---|---|---|---|---|---|---|---|"]
     for d in TITAN_DATASETS:
         path = TITAN / d / "summary.json"
         if not path.exists():
@@ -37,10 +37,12 @@ def titan_summary_table() -> str:
         seeds = json.loads((TITAN / d / "config.json").read_text())["config"]["seeds"]
         for name, m in s["methods"].items():
             tta = "not reached" if m["tta_rounds_vs_rs"] is None else f"{m['tta_rounds_vs_rs']:.2f}x"
+            ttas = "not reached" if m["tta_seconds_vs_rs"] is None else f"{m['tta_seconds_vs_rs']:.2f}x"
             diff = "—" if name == "rs" else f"{m['minus_rs'][0]:+.2f} ± {m['minus_rs'][1]:.2f}"
             wins = "—" if name == "rs" else f"{m['wins_vs_rs']}/{seeds}"
             bold = "**" if name == "titan" else ""
-            rows.append(f"| {d} | {bold}{name}{bold} | {m['final_acc'][0]:.2f} ± {m['final_acc'][1]:.2f} | {diff} | {wins} | {tta} |")
+            rows.append(f"| {d} | {bold}{name}{bold} | {m['final_acc'][0]:.2f} ± {m['final_acc'][1]:.2f} | {diff} | {wins} | "
+                        f"{m['verdict']} | {tta} | {ttas} |")
     return "\n".join(rows)
 
 

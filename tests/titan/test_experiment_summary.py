@@ -31,3 +31,4 @@ def test_time_to_accuracy_uses_seed_averaged_curves():
     assert titan["minus_rs"][0] == pytest.approx(100 * (0.925 - 0.8)) and titan["wins_vs_rs"] == 2
     assert math.isinf(ll["tta_rounds_vs_rs"]) and ll["seeds_reaching_target"] == 0
     assert titan["delay_ms_per_sample"] == {"coarse": 0.0, "fine": 0.1}
+    assert titan["verdict"] == "does not beat RS (difference within noise)" and rs["verdict"] == "—"

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from edgesieve.experiments.results_dir import ResultsDir
-from edgesieve.experiments.summary import mean_std
+from edgesieve.experiments.summary import mean_std, verdict
 from edgesieve.state.files import atomic_write_text
 from edgesieve.titan.fine import BATCH_SELECTORS
 from edgesieve.titan.online import LATE_OPTIONS, OnlineConfig, run_online
@@ -146,6 +146,7 @@ def summarize_titan(records: dict, cfg: TitanConfig) -> dict:
             "final_acc": mean_std(finals),
             "minus_rs": mean_std(diffs),
             "wins_vs_rs": sum(d > 0 for d in diffs),
+            "verdict": "—" if method == "rs" else verdict(diffs).replace("random", "RS"),
             "delay_ms_per_sample": {"coarse": float(np.mean([r["coarse_ms_per_sample"] or 0.0 for r in recs])),
                                     "fine": float(np.mean([r["fine_ms"] or 0.0 for r in recs])) / cfg.online.v},
             "rounds_to_target": rounds,
@@ -165,9 +166,9 @@ def format_titan_table(summary: dict, cfg: TitanConfig) -> str:
         f"**{cfg.dataset}**, {cfg.seeds} seed(s), {cfg.online.rounds} rounds of v={cfg.online.v}, buffer {cfg.online.buffer}, "
         f"batch {cfg.online.batch}, mode {cfg.online.mode}; target = RS's mean final accuracy {100 * summary['target_accuracy']:.2f}%",
         "",
-        "| method | final accuracy % | − RS (paired) | beats RS | time-to-accuracy vs RS (rounds) | (wall-clock) | "
+        "| method | final accuracy % | − RS (paired) | wins | verdict | time-to-accuracy vs RS (rounds) | (wall-clock) | "
         "seeds reaching target | round ms | selection ms per sample (coarse + fine) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in summary["methods"].items():
         tta = "not reached" if not math.isfinite(m["tta_rounds_vs_rs"]) else f"{m['tta_rounds_vs_rs']:.2f}x"
@@ -175,6 +176,6 @@ def format_titan_table(summary: dict, cfg: TitanConfig) -> str:
         d = m["delay_ms_per_sample"]
         diff = "—" if name == "rs" else f"{m['minus_rs'][0]:+.2f} ± {m['minus_rs'][1]:.2f}"
         wins = "—" if name == "rs" else f"{m['wins_vs_rs']}/{cfg.seeds}"
-        lines.append(f"| {name} | {m['final_acc'][0]:.2f} ± {m['final_acc'][1]:.2f} | {diff} | {wins} | {tta} | {ttas} | "
+        lines.append(f"| {name} | {m['final_acc'][0]:.2f} ± {m['final_acc'][1]:.2f} | {diff} | {wins} | {m['verdict']} | {tta} | {ttas} | "
                      f"{m['seeds_reaching_target']}/{cfg.seeds} | {m['round_ms'][0]:.1f} | {d['coarse'] + d['fine']:.3f} ({d['coarse']:.3f} + {d['fine']:.3f}) |")
     return "\n".join(lines)
