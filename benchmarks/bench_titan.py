@@ -8,27 +8,27 @@
   last-layer inputs, and C-IS alone;
 * per-round time of train-only, sequential and pipelined execution, for several v;
 * the selector's state (class estimators, buffer, generator) over 10,000 rounds;
-* peak memory of each stage: each stage runs in a fresh process; the table gives the rise of
-  its peak resident memory over the set-up (model, data) and the pipeline worker's own peak.
+* peak memory of each stage: the rise of the peak resident set while the stage runs (after a
+  warm-up; Linux only), and the pipeline worker's own peak.
 Run it on an otherwise idle machine: every number is a wall-clock or memory measurement.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
+import re
 import resource
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 RESULTS = Path(__file__).parent / "results"
-STAGES = ("coarse", "fine", "train_step", "sequential_round", "pipelined_round")
+STAGES = ("coarse", "fine", "train_step", "sequential_round", "pipelined_round")  # the last one: run_online
 
 
 def setup(n: int = 4000):
@@ -105,51 +105,60 @@ def round_times(vs: tuple[int, ...], rounds: int) -> dict:
     return out
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def _status_mb(field: str) -> float:
+    match = re.search(rf"{field}:\s+(\d+) kB", Path("/proc/self/status").read_text())
+    return int(match.group(1)) / 1024
 
 
-def run_stage(stage: str) -> dict:
-    """In a fresh process: set up, then run one stage 100 times; peak RSS rise over set-up."""
-    import psutil
+def _reset_peak() -> None:
+    """Linux: writing 5 to clear_refs resets the peak resident set (VmHWM) to the current one."""
+    Path("/proc/self/clear_refs").write_text("5")
 
+
+def stage_memory() -> dict:
+    """Peak resident-memory rise of each stage over what the process holds before it. Every
+    stage runs once first (so libraries' code pages and allocator pools are already in), then
+    the peak is reset and the stage runs 100 times."""
     from edgesieve.models import MnistCNN
     from edgesieve.selectors import TitanSelector
     from edgesieve.titan import cis_select, last_linear, logits_and_features
     from edgesieve.titan.online import OnlineConfig, Trainer, run_online
 
     model, x, y = setup()
-    base = psutil.Process().memory_info().rss / 2**20
     sel = TitanSelector(model).calibrate(x[:100], y[:100])
     trainer = Trainer(model, OnlineConfig())
     head = last_linear(model)
-    for r in range(100):
-        i = 100 + r * 30
-        if stage == "coarse":
+
+    def stage(name: str, i: int) -> None:
+        if name == "coarse":
             sel.filter_.offer(x[i : i + 100], y[i : i + 100])
             sel.filter_.buffer.take()
-        elif stage == "fine":
+        elif name == "fine":
             logits, feats = logits_and_features(model, x[i : i + 30], head)
             cis_select(logits, feats, y[i : i + 30], 10, 10, generator=sel.rng_)
-        elif stage == "train_step":
+        elif name == "train_step":
             trainer.step(x[i : i + 10], y[i : i + 10], torch.ones(10))
-        elif stage == "sequential_round":
+        elif name == "sequential_round":
             d = sel.decide(x[i : i + 100], y[i : i + 100])
             trainer.step(x[i : i + 100][d.keep], y[i : i + 100][d.keep], torch.ones(10))
-    out = {}
-    if stage == "pipelined_round":
-        cfg = OnlineConfig(rounds=100, mode="pipelined", eval_every=10**6, repeat_stream=True)
-        run_online(MnistCNN(), x, y, x[:100], y[:100], 10, cfg)
-        out["worker_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    out.update(stage=stage, setup_mb=base, peak_mb=peak_rss_mb(), rise_mb=peak_rss_mb() - base)
-    return out
 
-
-def stage_memory() -> dict:
     out = {}
-    for stage in STAGES:
-        proc = subprocess.run([sys.executable, __file__, "--stage", stage], capture_output=True, text=True, check=True)
-        out[stage] = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name in STAGES[:-1]:
+        stage(name, 100)
+    for name in STAGES[:-1]:
+        gc.collect()
+        _reset_peak()
+        base = _status_mb("VmRSS")
+        for r in range(100):
+            stage(name, 100 + r * 30)
+        out[name] = {"base_mb": base, "peak_mb": _status_mb("VmHWM"), "rise_mb": _status_mb("VmHWM") - base}
+    gc.collect()
+    _reset_peak()
+    base = _status_mb("VmRSS")
+    cfg = OnlineConfig(rounds=100, mode="pipelined", eval_every=10**6, repeat_stream=True)
+    run_online(MnistCNN(), x, y, x[:100], y[:100], 10, cfg)
+    out["pipelined_round"] = {"base_mb": base, "peak_mb": _status_mb("VmHWM"), "rise_mb": _status_mb("VmHWM") - base,
+                              "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
     return out
 
 
@@ -170,11 +179,7 @@ def analytic_coarse_bytes() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--stage", choices=STAGES)
     args = parser.parse_args()
-    if args.stage:
-        print(json.dumps(run_stage(args.stage)))
-        return
     from edgesieve import __version__
 
     quick = args.quick
@@ -227,14 +232,15 @@ def format_table(out: dict, meta: dict) -> str:
         f"Coarse stage, counted: {cb['kept_bytes'] / 2**20:.2f} MiB kept (class estimators over {cb['feature_dim']:,}-value "
         f"shallow features + the buffer), {cb['round_features_bytes'] / 2**20:.2f} MiB transient per round of 100.",
         "",
-        "Measured: each stage run 100 times in a fresh process; rise of peak resident memory over the set-up "
-        "(torch, model, 4,000 images).",
+        "Measured: every stage run once (warm-up), then for each stage the peak resident set is reset (Linux "
+        "`clear_refs`) and the stage runs 100 times; rise = peak minus the resident set just before "
+        "(the process holds torch, the model and 4,000 images).",
         "",
-        "| stage | set-up MiB | peak MiB | rise MiB |",
+        "| stage | resident before, MiB | peak, MiB | rise, MiB |",
         "|---|---:|---:|---:|",
     ]
     for stage, m in mem.items():
-        lines.append(f"| {stage} | {m['setup_mb']:.0f} | {m['peak_mb']:.0f} | {m['rise_mb']:.1f} |")
+        lines.append(f"| {stage} | {m['base_mb']:.0f} | {m['peak_mb']:.0f} | {m['rise_mb']:.1f} |")
     worker = mem["pipelined_round"].get("worker_peak_mb")
     if worker:
         lines.append(f"\nThe pipeline's worker process peaks at {worker:.0f} MiB on its own (a second interpreter with "

@@ -199,3 +199,10 @@ def test_quotas_follow_class_shares():
     y = torch.tensor([0] * 20 + [1] * 10)
     idx = select_ocs(torch.randn(30, 2), torch.randn(30, 4), y, 9).index
     assert torch.bincount(y[idx], minlength=2).tolist() == [6, 3]
+
+
+def test_mixed_module_modes_are_restored_exactly():
+    model = nn.Sequential(nn.Linear(3, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2)).train()
+    model[1].eval()  # a deliberately frozen batch norm inside a training model
+    logits_and_features(model, torch.randn(4, 3), model[3])
+    assert model.training and model[0].training and not model[1].training

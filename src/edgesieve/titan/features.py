@@ -3,10 +3,28 @@ last linear layer (fine stage)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.LeakyReLU)
+
+
+@contextmanager
+def eval_mode(model: nn.Module):
+    """Eval mode inside the block; afterwards every module's own mode is back as it was (a
+    model with some modules deliberately in eval, e.g. frozen batch norm, stays that way)."""
+    modules = list(model.modules())
+    modes = [m.training for m in modules]
+    if any(modes):
+        model.eval()
+    try:
+        yield model
+    finally:
+        if any(modes):
+            for m, mode in zip(modules, modes):
+                m.training = mode
 
 
 class ShallowFeatures:
@@ -30,16 +48,13 @@ class ShallowFeatures:
             raise ShallowFeatures._Stop
 
         handle = self.layer.register_forward_hook(hook)
-        modes = [m.training for m in self.model.modules()]
-        self.model.eval()
         try:
-            self.model(x)
+            with eval_mode(self.model):
+                self.model(x)
         except ShallowFeatures._Stop:
             pass
         finally:
             handle.remove()
-            for m, mode in zip(self.model.modules(), modes):
-                m.training = mode
         if not out:
             raise ValueError(f"layer {self.layer_name!r} did not run in the model's forward pass")
         f = out[0]

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from edgesieve.titan.features import eval_mode
 from edgesieve.titan.functional import (
     allocate_batch,
     cis_select,
@@ -22,16 +23,15 @@ from edgesieve.titan.functional import (
 
 @torch.no_grad()
 def logits_and_features(model: nn.Module, x: torch.Tensor, head: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
-    """One eval-mode forward: logits and the input of ``head`` (the last linear layer)."""
+    """One eval-mode forward: logits and the input of ``head`` (the last linear layer); every
+    module's mode is restored afterwards."""
     captured = []
     handle = head.register_forward_hook(lambda m, inputs, out: captured.append(inputs[0].detach()))
-    was_training = model.training
-    model.eval()
     try:
-        logits = model(x)
+        with eval_mode(model):
+            logits = model(x)
     finally:
         handle.remove()
-        model.train(was_training)
     return logits, captured[0].reshape(x.shape[0], -1)
 
 
