@@ -7,6 +7,7 @@ the last layer is grad_W = g h^T, grad_b = g with g = softmax(z) - onehot(y), so
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -57,31 +58,32 @@ def allocate_batch(importance: torch.Tensor, available: torch.Tensor, batch_size
     >>> allocate_batch(torch.tensor([3.0, 1.0, 0.0]), torch.tensor([1, 10, 10]), 4).tolist()
     [1, 3, 0]
     """
-    importance = importance.double().clamp_min(0)
-    available = available.long()
-    budget = torch.zeros_like(available)
+    # a handful of classes: numpy on the CPU costs microseconds where torch ops cost tens
+    importance = np.clip(importance.detach().cpu().double().numpy(), 0, None)
+    available = available.detach().cpu().numpy().astype(np.int64)
+    budget = np.zeros_like(available)
     target = min(int(batch_size), int(available.sum()))
-    while int(budget.sum()) < target:
+    while budget.sum() < target:
         room = available - budget
         open_ = room > 0
-        weights = torch.where(open_, importance, torch.zeros_like(importance))
-        if float(weights.sum()) <= 0:  # no importance left among open classes: share by room
-            weights = open_.double() * room.double()
-        need = target - int(budget.sum())
+        weights = np.where(open_, importance, 0.0)
+        if weights.sum() <= 0:  # no importance left among open classes: share by room
+            weights = open_ * room.astype(np.float64)
+        need = target - budget.sum()
         share = weights / weights.sum() * need
-        floor = share.floor().long()
-        add = torch.minimum(floor, room)  # what a capped class cannot take is shared next round
-        rounding = need - int(floor.sum())  # slots lost to rounding alone: largest remainders
+        floor = np.floor(share).astype(np.int64)
+        add = np.minimum(floor, room)  # what a capped class cannot take is shared next round
+        rounding = need - floor.sum()  # slots lost to rounding alone: largest remainders
         if rounding > 0:
             eligible = (room - add > 0) & (weights > 0)
-            remainder = torch.where(eligible, share - floor, torch.full_like(share, -1.0))
-            for c in torch.argsort(remainder, descending=True, stable=True)[:rounding].tolist():
+            remainder = np.where(eligible, share - floor, -1.0)
+            for c in np.argsort(-remainder, kind="stable")[:rounding]:
                 if eligible[c]:
                     add[c] += 1
-        if int(add.sum()) == 0:  # everything rounded away: one slot to the most important open class
-            add[int(torch.argmax(weights))] += 1
+        if add.sum() == 0:  # everything rounded away: one slot to the most important open class
+            add[int(np.argmax(weights))] += 1
         budget += add
-    return budget
+    return torch.from_numpy(budget)
 
 
 def sample_proportional(weights: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
