@@ -68,7 +68,7 @@ def titan_sections() -> list[str]:
         "average but within the noise of 5 seeds; on HAR it is behind (−1.3, 1/5 seeds). In rounds it reaches "
         "RS's final accuracy at 0.70-0.95x of RS's rounds (paper: 0.57-0.77x). **In wall-clock seconds it is "
         "not faster here**: 1.00-1.70x of RS in sequential execution, because its coarse filter runs the first "
-        "block over all 100 streaming samples every round (0.16 ms per sample on the MNIST CNN, about 1.6 ms "
+        "block over all 100 streaming samples every round (0.12-0.16 ms per sample on the MNIST CNN, about 1.6 ms "
         "on raw FSDD audio) and the rivals' cheaper selection and Titan's fewer rounds about cancel; the paper "
         "hides selection on idle hardware, and on these 2 cores the pipeline does not (budgets below). Plain "
         "IS, the paper's main rival, does about as well as Titan on MNIST, Fashion and HAR and reaches the "
