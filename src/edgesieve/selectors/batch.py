@@ -22,7 +22,7 @@ from edgesieve.selectors.registry import register_selector
 from edgesieve.state.files import StateFileError, decode_tensor, encode_tensor, model_fingerprint
 from edgesieve.titan.coarse import CLASS_SLOTS, DIVERSITY_MODES, CoarseFilter
 from edgesieve.titan.features import ShallowFeatures, first_activation, last_linear
-from edgesieve.titan.fine import BATCH_SELECTORS, logits_and_features, select_batch
+from edgesieve.titan.fine import logits_and_features, select_batch
 from edgesieve.validation import as_batch, as_labels
 
 COARSE_STAGES = ("titan", "drip", "none")
@@ -292,5 +292,3 @@ class CamelSelector(BatchSelector):
 
     fine_method = "camel"
 
-
-BATCH_SELECTOR_NAMES = tuple(BATCH_SELECTORS)
