@@ -10,7 +10,7 @@ from edgesieve.reasons import REASON_CODES
 from edgesieve.selectors import TitanSelector, load_selector
 from edgesieve.state.files import decode_tensor, encode_tensor
 from edgesieve.titan import CandidateBuffer, CoarseFilter, ShallowFeatures
-from edgesieve.titan.coarse import best_per_class
+from edgesieve.titan.functional import best_per_class
 
 
 class Net(nn.Module):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from edgesieve.titan.functional import allocate_batch
+from edgesieve.titan.functional import best_per_class, proportional_budgets
 
 DIVERSITY_MODES = ("mean", "min")
 CLASS_SLOTS = ("proportional", "global")
@@ -67,20 +67,6 @@ class ClassRunningStats:
         f = features.double()
         mu = self.mean[labels].double()
         return f.pow(2).sum(dim=1) + self.mean_sq_norm[labels] - 2 * (f * mu).sum(dim=1)
-
-
-def best_per_class(scores: torch.Tensor, labels: torch.Tensor, quotas: torch.Tensor) -> torch.Tensor:
-    """Indices of the ``quotas[c]`` highest scores within each class c (one sort, no loop).
-
-    >>> best_per_class(torch.tensor([5.0, 1.0, 3.0, 4.0]), torch.tensor([0, 0, 1, 1]), torch.tensor([1, 2])).tolist()
-    [0, 3, 2]
-    """
-    order = torch.argsort(scores, descending=True, stable=True)
-    order = order[torch.argsort(labels[order], stable=True)]  # by class, best first within it
-    counts = torch.bincount(labels, minlength=quotas.numel())
-    starts = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(order.numel()) - starts[labels[order]]
-    return order[rank < quotas[labels[order]]]
 
 
 class CandidateBuffer:
@@ -166,11 +152,11 @@ class CoarseFilter:
             raise ValueError(f"diversity must be one of {DIVERSITY_MODES}, got {diversity!r}")
         if class_slots not in CLASS_SLOTS:
             raise ValueError(f"class_slots must be one of {CLASS_SLOTS}, got {class_slots!r}")
-        self.class_slots = class_slots
         if chunk < 1:
             raise ValueError(f"chunk must be positive, got {chunk}")
         self.feature_fn, self.n_classes, self.capacity = feature_fn, n_classes, capacity
         self.lambda_rep, self.lambda_div, self.diversity, self.chunk = lambda_rep, lambda_div, diversity, chunk
+        self.class_slots = class_slots
         self.stats = None
         self.buffer = None
 
@@ -197,11 +183,6 @@ class CoarseFilter:
         self._ensure_state(f.shape[1])
         self.stats.update(f, labels)
 
-    def scores(self, f: torch.Tensor, labels: torch.Tensor, sq_norms: torch.Tensor | None = None) -> torch.Tensor:
-        sq = squared_norms(f) if sq_norms is None else sq_norms
-        rep = self.stats.representativeness(f, labels, sq)
-        return self.lambda_rep * rep + self.lambda_div * self._buffer_diversity(f, labels, sq)
-
     def _buffer_diversity(self, f: torch.Tensor, labels: torch.Tensor, sq: torch.Tensor) -> torch.Tensor:
         size = self.buffer.size
         if size == 0:
@@ -227,8 +208,8 @@ class CoarseFilter:
         rep = self.lambda_rep * self.stats.representativeness(f, labels, sq)
         quotas = None
         if self.class_slots == "proportional":
-            counts = torch.bincount(torch.cat([self.buffer.labels[: self.buffer.size], labels]), minlength=self.n_classes)
-            quotas = allocate_batch(counts.double(), counts, self.capacity)
+            held = self.buffer.labels[: self.buffer.size]
+            quotas = proportional_budgets(torch.cat([held, labels]), self.capacity, self.n_classes)
         out = []
         for start in range(0, x.shape[0], self.chunk):  # a loop over micro-batches, not samples
             part = slice(start, start + self.chunk)

@@ -13,10 +13,10 @@ from torch import nn
 
 from edgesieve.titan.features import eval_mode
 from edgesieve.titan.functional import (
-    allocate_batch,
-    cis_select,
+    cis_select_with_norms,
     last_layer_grad_norms,
     last_layer_gradients,
+    proportional_budgets,
     sample_proportional,
 )
 
@@ -66,8 +66,8 @@ def select_is(logits, features, labels, k, generator=None, inputs=None):
 
 def select_titan(logits, features, labels, k, generator=None, inputs=None):
     """Titan's C-IS: class budgets from |S_y| sqrt(V[grad] - V[||grad||]), sampling by norm."""
-    idx, w = cis_select(logits, features, labels, k, logits.shape[1], generator=generator)
-    return Picked(idx, w, last_layer_grad_norms(logits, features, labels).float())
+    idx, w, norms = cis_select_with_norms(logits, features, labels, k, logits.shape[1], generator=generator)
+    return Picked(idx, w, norms.float())
 
 
 def select_hl(logits, features, labels, k, generator=None, inputs=None):
@@ -84,12 +84,6 @@ def select_ce(logits, features, labels, k, generator=None, inputs=None):
     """CE: the highest entropy of the predicted distribution."""
     p = logits.softmax(dim=1)
     return _top(-(p * p.clamp_min(1e-12).log()).sum(dim=1), k)
-
-
-def _quotas(labels: torch.Tensor, k: int) -> torch.Tensor:
-    """Class-wise quotas proportional to each class's share of the buffer."""
-    counts = torch.bincount(labels)
-    return allocate_batch(counts.double(), counts, k)
 
 
 def gradient_gram(logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -112,7 +106,7 @@ def select_ocs(logits, features, labels, k, generator=None, inputs=None, diversi
     diversity = -(cos.sum(dim=1) - cos.diag()) / max(1, n - 1)
     score = similarity + diversity_weight * diversity
     chosen = []
-    for c, quota in enumerate(_quotas(labels, k).tolist()):
+    for c, quota in enumerate(proportional_budgets(labels, k).tolist()):
         if quota:
             members = torch.nonzero(labels == c).flatten()
             chosen.append(members[_top(score[members], quota).index])
@@ -127,7 +121,7 @@ def select_camel(logits, features, labels, k, generator=None, inputs=None):
         raise ValueError("camel selects in input space: pass inputs")
     x = inputs.reshape(inputs.shape[0], -1).double()
     chosen = []
-    for c, quota in enumerate(_quotas(labels, k).tolist()):
+    for c, quota in enumerate(proportional_budgets(labels, k).tolist()):
         if not quota:
             continue
         members = torch.nonzero(labels == c).flatten()

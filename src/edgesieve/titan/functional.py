@@ -113,12 +113,33 @@ def sample_within_classes(weights: torch.Tensor, labels: torch.Tensor, budgets: 
     w = torch.where(class_total[labels] > 0, w, torch.ones_like(w))
     u = torch.rand(w.shape, generator=generator, dtype=torch.float64).clamp_min(1e-300)
     keys = torch.where(w > 0, -torch.log(u) / w, torch.full_like(w, float("inf")))
-    order = torch.argsort(keys, stable=True)
-    order = order[torch.argsort(labels[order], stable=True)]  # by class, then by key
-    counts = torch.bincount(labels, minlength=budgets.numel())
+    return best_per_class(-keys, labels, budgets)  # the smallest keys win
+
+
+def best_per_class(scores: torch.Tensor, labels: torch.Tensor, quotas: torch.Tensor) -> torch.Tensor:
+    """Indices of the ``quotas[c]`` highest scores within each class c (one sort, no loop),
+    ordered by class, then best first; ties keep their input order.
+
+    >>> best_per_class(torch.tensor([5.0, 1.0, 3.0, 4.0]), torch.tensor([0, 0, 1, 1]), torch.tensor([1, 2])).tolist()
+    [0, 3, 2]
+    """
+    order = torch.argsort(scores, descending=True, stable=True)
+    order = order[torch.argsort(labels[order], stable=True)]  # by class, best first within it
+    counts = torch.bincount(labels, minlength=quotas.numel())
     starts = torch.cumsum(counts, 0) - counts
     rank = torch.arange(order.numel()) - starts[labels[order]]
-    return order[rank < budgets[labels[order]]]
+    return order[rank < quotas[labels[order]]]
+
+
+def proportional_budgets(labels: torch.Tensor, total: int, n_classes: int | None = None) -> torch.Tensor:
+    """Per-class slots in proportion to each class's count in ``labels``, summing to
+    min(total, len(labels)) (largest remainder, see ``allocate_batch``).
+
+    >>> proportional_budgets(torch.tensor([0, 0, 0, 1]), 2).tolist()
+    [2, 0]
+    """
+    counts = torch.bincount(labels, minlength=n_classes or 0)
+    return allocate_batch(counts.double(), counts, total)
 
 
 def cis_select(
@@ -138,6 +159,15 @@ def cis_select(
     an unbiased estimate of the buffer's mean gradient (up to the normalisation):
     w = 1 / (|S| * |B_y| * p), p the within-class probability, then normalised to mean 1.
     """
+    idx, w, _ = cis_select_with_norms(logits, features, labels, batch_size, n_classes, generator=generator,
+                                      class_variance=class_variance)
+    return idx, w
+
+
+def cis_select_with_norms(logits, features, labels, batch_size: int, n_classes: int, *,
+                          generator: torch.Generator | None = None, class_variance: bool = True):
+    """``cis_select`` plus every candidate's gradient norm (computed once, for callers that
+    report it as the score)."""
     norms = last_layer_grad_norms(logits, features, labels)
     counts = torch.bincount(labels, minlength=n_classes)
     if class_variance:
@@ -147,8 +177,8 @@ def cis_select(
     budgets = allocate_batch(importance, counts, batch_size)
     idx = sample_within_classes(norms, labels, budgets, generator)
     if idx.numel() == 0:
-        return idx, torch.zeros(0)
+        return idx, torch.zeros(0), norms
     class_total = torch.zeros(n_classes, dtype=norms.dtype).index_add_(0, labels, norms)
     p = norms[idx] / class_total[labels[idx]].clamp_min(1e-12)
     w = 1.0 / (len(labels) * budgets[labels[idx]] * p.clamp_min(1e-12))
-    return idx, (w / w.mean()).float()
+    return idx, (w / w.mean()).float(), norms
