@@ -10,6 +10,7 @@ either fully there or absent, and the stream position says exactly where to resu
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -48,6 +49,65 @@ CREATE TABLE class_counts (class INTEGER PRIMARY KEY, seen INTEGER NOT NULL, kep
 CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 _COUNTERS = ("stored", "stored_bytes", "offered", "evicted", "rejected_full", "skipped_nonfinite")
+
+
+CREATING_SUFFIX = ".creating"  # a store being built; it only ever appears under its name complete
+
+
+def _creation_step(step: str) -> None:
+    """Called after each step of store creation; tests replace it to crash there."""
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def create_store_file(path: Path, capacity: Capacity) -> None:
+    """Create an empty store at ``path`` atomically: schema and metadata are built and committed
+    under a temporary name (``path`` + ``.creating``), which is then renamed into place. A crash
+    at any moment leaves either no store at ``path`` (a leftover temporary file is ours, and the
+    next creation discards it) or a complete one; never a half-made file that later opens as
+    "not an edgesieve store"."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + CREATING_SUFFIX)
+    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
+        leftover.unlink(missing_ok=True)
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        _creation_step("connected")
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            conn.execute(statement)
+        _creation_step("schema")
+        meta = {
+            "format": FORMAT,
+            "format_version": str(FORMAT_VERSION),
+            "created_by": __version__,
+            "created_at": str(time.time()),
+            "capacity": json.dumps(capacity.__dict__),
+        }
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        conn.executemany("INSERT INTO counters VALUES (?, 0)", [(c,) for c in _COUNTERS])
+        _creation_step("meta")
+        conn.execute("COMMIT")
+        _creation_step("committed")
+        conn.execute("PRAGMA journal_mode=WAL")  # persistent: recorded in the file's header
+        _creation_step("wal")
+    finally:
+        conn.close()  # the last connection checkpoints and removes the temporary WAL
+    _creation_step("closed")
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    _creation_step("renamed")
 
 
 class StoreError(RuntimeError):
@@ -137,20 +197,20 @@ class RetainedStore:
         if readonly and not exists:
             raise StoreError(f"no store at {self.path}")
         try:
+            if not readonly and not exists:
+                create_store_file(self.path, capacity or Capacity())
             if readonly:
                 self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=30)
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+                self._check_format()  # before anything is written: a foreign file stays untouched
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute(f"PRAGMA synchronous={synchronous}")
             if max_db_bytes is not None:
                 page = self._conn.execute("PRAGMA page_size").fetchone()[0]
                 self._conn.execute(f"PRAGMA max_page_count={max(1, max_db_bytes // page)}")
-            if exists:
+            if readonly:
                 self._check_format()
-            else:
-                self._create(capacity or Capacity())
             self.capacity = self._load_capacity(capacity)
         except sqlite3.DatabaseError as err:
             self._close_quietly()
@@ -161,25 +221,15 @@ class RetainedStore:
 
     # -- opening ------------------------------------------------------------------------------
 
-    def _create(self, capacity: Capacity) -> None:
-        with self._transaction():
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                self._conn.execute(statement)
-            meta = {
-                "format": FORMAT,
-                "format_version": str(FORMAT_VERSION),
-                "created_by": __version__,
-                "created_at": str(time.time()),
-                "capacity": json.dumps(capacity.__dict__),
-            }
-            self._conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-            self._conn.executemany("INSERT INTO counters VALUES (?, 0)", [(c,) for c in _COUNTERS])
-
     def _check_format(self) -> None:
         try:
             meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.OperationalError as err:
-            raise StoreError(f"{self.path} is an SQLite file but not an edgesieve store ({err})") from err
+            tables = self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            hint = (" (an empty SQLite database: if an edgesieve older than 0.2 was interrupted while creating "
+                    "it, delete it and run again)") if tables == 0 else ""
+            raise StoreError(f"{self.path} is an SQLite file but not an edgesieve store ({err}){hint}; "
+                             "it was left untouched") from err
         if meta.get("format") != FORMAT:
             raise StoreError(f"{self.path} is an SQLite file but not an edgesieve store")
         version = int(meta.get("format_version", "0"))

@@ -11,6 +11,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+#: class importance below this share of (E||grad||)^2, under the square root, is rounding noise
+SPREAD_RTOL = 1e-12
+
 
 def last_layer_gradients(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """g = softmax(logits) - onehot(labels), shape (N, C)."""
@@ -31,58 +34,88 @@ def last_layer_grad_norms(logits: torch.Tensor, features: torch.Tensor, labels: 
 
 
 def class_importance(logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """I(y) = |S_y| * sqrt((E||grad||)^2 - ||E grad||^2) per class (0 for absent classes).
+    """I(y) = |S_y| * sqrt((E||grad||)^2 - ||E grad||^2) per class, float64 (0 for absent classes).
 
-    (E||grad||)^2 - ||E grad||^2 = V[grad] - V[||grad||] >= 0 (clamped for rounding). The summed
-    gradient of every class at once: sum_i onehot(y_i) (x) g_i (x) [h_i, 1], one einsum.
+    (E||grad||)^2 - ||E grad||^2 = V[grad] - V[||grad||] >= 0. It is accumulated in float64 and
+    clamped relative to the class's scale (SPEC section 2, rule 4), so a class with one
+    candidate, or whose candidates share one gradient, is exactly 0 rather than rounding noise
+    that would win it a slot. The summed gradient of every class at once:
+    sum_i onehot(y_i) (x) g_i (x) [h_i, 1], one einsum.
+
+    >>> z = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 2.0]]); h = torch.ones(3, 2)
+    >>> class_importance(z, h, torch.tensor([0, 0, 1]), 2).tolist()   # class 0: one gradient twice
+    [0.0, 0.0]
     """
-    g = last_layer_gradients(logits, labels)
-    h1 = torch.cat([features, torch.ones(features.shape[0], 1, dtype=features.dtype)], dim=1)
+    g = last_layer_gradients(logits.double(), labels)
+    h1 = torch.cat([features.double(), torch.ones(features.shape[0], 1, dtype=torch.float64)], dim=1)
     norms = g.norm(dim=1) * h1.norm(dim=1)
-    onehot = F.one_hot(labels, n_classes).to(g.dtype)
+    onehot = F.one_hot(labels, n_classes).to(torch.float64)
     counts = onehot.sum(dim=0)
     grad_sums = torch.einsum("nc,nk,nd->ckd", onehot, g, h1)  # (classes, outputs, inputs + 1)
     n = counts.clamp_min(1)
-    mean_norm = (onehot * norms[:, None]).sum(dim=0) / n
-    mean_grad_sq = grad_sums.pow(2).sum(dim=(1, 2)) / n.pow(2)
-    return counts * (mean_norm.pow(2) - mean_grad_sq).clamp_min(0).sqrt()
+    mean_norm_sq = ((onehot * norms[:, None]).sum(dim=0) / n).pow(2)
+    spread = mean_norm_sq - grad_sums.pow(2).sum(dim=(1, 2)) / n.pow(2)
+    # rounding leaves ~1e-16 * (E||g||)^2 where the true value is 0: anything below 1e-12 of the
+    # scale (I below 1e-6 |S_y| E||g||) is taken as 0
+    spread = torch.where((spread > SPREAD_RTOL * mean_norm_sq) & (counts > 1), spread, 0.0)
+    return counts * spread.sqrt()
+
+
+def water_fill(weights: np.ndarray, caps: np.ndarray, total: float) -> np.ndarray:
+    """Real quotas q = min(caps, lambda * weights) summing to ``total`` (at most caps.sum()):
+    classes whose share exceeds their cap are capped, the rest shared again in proportion.
+
+    >>> water_fill(np.array([3.0, 1.0]), np.array([1, 10]), 4).tolist()
+    [1.0, 3.0]
+    """
+    quota = np.zeros(len(weights))
+    active = weights > 0
+    left = float(total)
+    while left > 0 and active.any():
+        share = weights * (left / weights[active].sum())
+        capped = active & (share >= caps * (1 - 1e-12))
+        if not capped.any():
+            quota[active] = share[active]
+            break
+        quota[capped] = caps[capped]
+        left -= float(caps[capped].sum())
+        active &= ~capped
+    near = np.abs(quota - np.round(quota)) < 1e-9 * np.maximum(1.0, quota)
+    return np.where(near, np.round(quota), quota)  # exact integers stay exact (no 2.9999 floors)
 
 
 def allocate_batch(importance: torch.Tensor, available: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Integer per-class budgets proportional to ``importance``, summing to
-    min(batch_size, available.sum()), never above ``available`` (largest remainder; slots a
-    capped class cannot use go to the others, again in proportion).
+    """Integer per-class budgets by SPEC section 2's exact rule: T = min(batch_size,
+    available.sum()); real quotas water-filled in proportion to ``importance`` and capped by
+    ``available``; slots the classes of positive importance cannot hold water-filled with equal
+    weights over the zero-importance classes that have candidates; then floors, and the
+    remaining slots one each to the largest fractional parts (ties: the lower class index).
 
     >>> allocate_batch(torch.tensor([3.0, 1.0, 0.0]), torch.tensor([10, 10, 10]), 4).tolist()
     [3, 1, 0]
     >>> allocate_batch(torch.tensor([3.0, 1.0, 0.0]), torch.tensor([1, 10, 10]), 4).tolist()
     [1, 3, 0]
+    >>> allocate_batch(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([1, 2, 2]), 4).tolist()
+    [1, 2, 1]
     """
     # a handful of classes: numpy on the CPU costs microseconds where torch ops cost tens
-    importance = np.clip(importance.detach().cpu().double().numpy(), 0, None)
+    importance = importance.detach().cpu().double().numpy()
     available = available.detach().cpu().numpy().astype(np.int64)
-    budget = np.zeros_like(available)
+    if importance.shape != available.shape or (available < 0).any() or not np.isfinite(importance).all():
+        raise ValueError("importance and available need one finite value and one count >= 0 per class")
+    importance = np.where(available > 0, np.clip(importance, 0, None), 0.0)
+    caps = available.astype(np.float64)
     target = min(int(batch_size), int(available.sum()))
-    while budget.sum() < target:
-        room = available - budget
-        open_ = room > 0
-        weights = np.where(open_, importance, 0.0)
-        if weights.sum() <= 0:  # no importance left among open classes: share by room
-            weights = open_ * room.astype(np.float64)
-        need = target - budget.sum()
-        share = weights / weights.sum() * need
-        floor = np.floor(share).astype(np.int64)
-        add = np.minimum(floor, room)  # what a capped class cannot take is shared next round
-        rounding = need - floor.sum()  # slots lost to rounding alone: largest remainders
-        if rounding > 0:
-            eligible = (room - add > 0) & (weights > 0)
-            remainder = np.where(eligible, share - floor, -1.0)
-            for c in np.argsort(-remainder, kind="stable")[:rounding]:
-                if eligible[c]:
-                    add[c] += 1
-        if add.sum() == 0:  # everything rounded away: one slot to the most important open class
-            add[int(np.argmax(weights))] += 1
-        budget += add
+    quota = water_fill(importance, caps, target)
+    rest = target - quota.sum()
+    if rest > 1e-9:  # the classes of positive importance are full: equal weights for the others
+        zero = (importance <= 0) & (available > 0)
+        quota += water_fill(zero.astype(np.float64), caps, rest)
+    budget = np.floor(quota).astype(np.int64)
+    fraction = np.round(quota - budget, 9)  # 4/3 - 1 and 1/3 differ in float: ties stay ties
+    missing = target - int(budget.sum())
+    if missing > 0:  # largest fractional parts; a stable sort gives ties to the lower index
+        budget[np.argsort(-fraction, kind="stable")[:missing]] += 1
     return torch.from_numpy(budget)
 
 
