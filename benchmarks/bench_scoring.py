@@ -108,7 +108,7 @@ def decision_latency_ms(min_time):
 
 def to_markdown(rows, latency_ms, meta) -> str:
     lines = [
-        f"# DRIP scoring throughput (samples/s)\n",
+        "# DRIP scoring throughput (samples/s)\n",
         f"Machine: {meta['cpu_threads']} torch threads, {meta['platform']}; torch {meta['torch']}; "
         f"edgesieve {meta['edgesieve']}. Command: `{meta['command']}`.\n",
         "| model | input | batch | inference | closed-form DRIP | autograd Grad-CAM | Captum LayerGradCam | closed-form / inference | autograd / Captum |",

@@ -83,8 +83,8 @@ def state_over_rounds(rounds: int) -> dict:
 
 
 def round_times(vs: tuple[int, ...], rounds: int) -> dict:
+    from edgesieve.experiments.online import OnlineConfig, run_online
     from edgesieve.models import MnistCNN
-    from edgesieve.titan.online import OnlineConfig, run_online
 
     _, x, y = setup(20_000)
     out = {}
@@ -119,10 +119,10 @@ def stage_memory() -> dict:
     """Peak resident-memory rise of each stage over what the process holds before it. Every
     stage runs once first (so libraries' code pages and allocator pools are already in), then
     the peak is reset and the stage runs 100 times."""
+    from edgesieve.experiments.online import OnlineConfig, Trainer, run_online
     from edgesieve.models import MnistCNN
     from edgesieve.selectors import TitanSelector
     from edgesieve.titan import cis_select, last_linear, logits_and_features
-    from edgesieve.titan.online import OnlineConfig, Trainer, run_online
 
     model, x, y = setup()
     sel = TitanSelector(model).calibrate(x[:100], y[:100])
@@ -131,8 +131,8 @@ def stage_memory() -> dict:
 
     def stage(name: str, i: int) -> None:
         if name == "coarse":
-            sel.filter_.offer(x[i : i + 100], y[i : i + 100])
-            sel.filter_.buffer.take()
+            sel.coarse_.filter.offer(x[i : i + 100], y[i : i + 100])
+            sel.coarse_.filter.buffer.take()
         elif name == "fine":
             logits, feats = logits_and_features(model, x[i : i + 30], head)
             cis_select(logits, feats, y[i : i + 30], 10, 10, generator=sel.rng_)
@@ -169,8 +169,8 @@ def analytic_coarse_bytes() -> dict:
     from edgesieve.selectors import TitanSelector
 
     sel = TitanSelector(model).calibrate(x[:100], y[:100])
-    f = sel.filter_.features(x[:100])
-    st, buf = sel.filter_.stats, sel.filter_.buffer
+    f = sel.coarse_.filter.features(x[:100])
+    st, buf = sel.coarse_.filter.stats, sel.coarse_.filter.buffer
     kept = sum(t.numel() * t.element_size() for t in (st.count, st.mean, st.mean_sq_norm, buf.features, buf.sq_norms,
                                                           buf.ids, buf.labels, buf.scores))
     return {"feature_dim": f.shape[1], "kept_bytes": kept, "round_features_bytes": f.numel() * f.element_size()}
@@ -192,7 +192,7 @@ def main() -> None:
             "command": "python benchmarks/bench_titan.py" + (" --quick" if quick else "")}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "titan.json").write_text(json.dumps({"meta": meta, **out}, indent=1))
-    from edgesieve.titan.figures import memory_per_stage
+    from edgesieve.experiments.titan_figures import memory_per_stage
 
     memory_per_stage({k: v["rise_mb"] for k, v in out["memory"].items()},
                      "Titan stages, MNIST CNN: peak memory rise over set-up", RESULTS / "titan_memory.png")

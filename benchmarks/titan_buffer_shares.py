@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from edgesieve.data import load_dataset
-from edgesieve.experiments.presets import preset
+from edgesieve.data import dataset_spec, load_dataset
+from edgesieve.models.registry import model_factory
 from edgesieve.reasons import REASON_CODES
 from edgesieve.selectors import TitanSelector
 
@@ -24,7 +24,7 @@ def shares(dataset: str, class_slots: str, rounds: int = 20) -> tuple[list[float
     x, y = torch.from_numpy(bundle.x), torch.from_numpy(bundle.y)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
-    sel = TitanSelector(preset(dataset).model(), class_slots=class_slots).calibrate(x[order[:100]], y[order[:100]])
+    sel = TitanSelector(model_factory(dataset_spec(dataset).model)(), class_slots=class_slots).calibrate(x[order[:100]], y[order[:100]])
     stream = torch.zeros(bundle.n_classes)
     buffered = torch.zeros(bundle.n_classes)
     for r in range(1, rounds + 1):

@@ -8,7 +8,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from edgesieve.device.filter_loop import run_filter
 from edgesieve.device.sources import ArraySource

@@ -6,7 +6,12 @@ import torch
 from torch import nn
 
 from edgesieve.data import DataBundle
-from edgesieve.experiments.protocol import ProtocolConfig, ResultsDir, add_label_noise, run_protocol, split_indices
+from edgesieve.experiments.protocol import (
+    ProtocolConfig,
+    add_label_noise,
+    run_protocol,
+    split_indices,
+)
 from edgesieve.experiments.summary import mean_std, verdict
 
 

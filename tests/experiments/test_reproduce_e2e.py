@@ -43,10 +43,10 @@ def test_tiny_transfer_protocol_on_pretrained_lite0(tmp_path):
     pytest.importorskip("efficientnet_lite_pytorch")
     import torch
 
-    from edgesieve.data import DataBundle, load_fashion_mnist_numpy
-    from edgesieve.experiments.presets import preset
+    from edgesieve.data import DataBundle, dataset_spec, load_fashion_mnist_numpy
     from edgesieve.experiments.protocol import ProtocolConfig, run_protocol
     from edgesieve.models.effnet_lite import Lite0Trunk, grey_to_lite0_input
+    from edgesieve.models.registry import model_factory
 
     try:
         x, y = load_fashion_mnist_numpy("train")
@@ -58,7 +58,7 @@ def test_tiny_transfer_protocol_on_pretrained_lite0(tmp_path):
         feats = trunk(grey_to_lite0_input(torch.from_numpy(x[:300]))).numpy()
         feats_test = trunk(grey_to_lite0_input(torch.from_numpy(xt[:100]))).numpy()
     bundle = DataBundle.from_arrays("fashion-effnet", feats, y[:300], feats_test, yt[:100])
-    recipe = preset("fashion-effnet")
-    cfg = ProtocolConfig(dataset="fashion-effnet", runs=1, epochs=1, batch_size=32, lr=recipe.lr)
-    record = run_protocol(bundle, recipe.model, cfg, tmp_path / "out", progress=False)[0]
+    spec = dataset_spec("fashion-effnet")
+    cfg = ProtocolConfig(dataset="fashion-effnet", runs=1, epochs=1, batch_size=32, lr=spec.recipe.lr)
+    record = run_protocol(bundle, model_factory(spec.model), cfg, tmp_path / "out", progress=False)[0]
     assert record["sizes"]["d1"] == 120 and 0 <= record["by_dpw"]["0.25"]["savings"] < 1

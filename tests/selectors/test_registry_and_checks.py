@@ -4,7 +4,12 @@ import pytest
 import torch
 
 import edgesieve
-from edgesieve import CalibrationWarning, NotCalibratedError, create_selector, list_selectors
+from edgesieve import (
+    CalibrationWarning,
+    NotCalibratedError,
+    create_selector,
+    list_selectors,
+)
 from edgesieve.checks import CHECKS, check_selector
 from edgesieve.selectors import RandomSelector, register_selector, selector_class
 

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
+from edgesieve.selectors.batch import list_batch_methods, select_batch
 from edgesieve.titan import (
-    BATCH_SELECTORS,
     CoarseFilter,
     allocate_batch,
     cis_select,
@@ -11,7 +11,6 @@ from edgesieve.titan import (
     last_layer_grad_norms,
     logits_and_features,
     sample_proportional,
-    select_batch,
 )
 
 
@@ -82,7 +81,7 @@ def test_every_batch_selector_and_bad_input():
     torch.manual_seed(3)
     logits, h, y = torch.randn(30, 5), torch.randn(30, 8), torch.randint(0, 5, (30,))
     x = torch.randn(30, 2, 6)
-    for name in BATCH_SELECTORS:
+    for name in list_batch_methods():
         idx, w, score = select_batch(name, logits, h, y, 10, torch.Generator().manual_seed(0), inputs=x)
         assert idx.numel() == 10 and idx.unique().numel() == 10 and w.numel() == 10, name
         assert score.shape == (30,) and torch.isfinite(score).all(), name
@@ -173,7 +172,7 @@ def test_buffer_keeps_the_best_like_one_by_one_offers():
 
 
 def test_gradient_gram_matches_explicit_gradients():
-    from edgesieve.titan.fine import gradient_gram
+    from edgesieve.selectors.batch.ocs import gradient_gram
 
     torch.manual_seed(5)
     head = nn.Linear(4, 3).double()
@@ -184,7 +183,9 @@ def test_gradient_gram_matches_explicit_gradients():
 
 
 def test_camel_spreads_its_picks():
-    from edgesieve.titan.fine import select_camel
+    from edgesieve.selectors.batch.camel import CamelSelector
+
+    select_camel = CamelSelector.pick
 
     x = torch.tensor([[0.0], [0.1], [0.2], [10.0], [10.1], [-10.0]])
     y = torch.zeros(6, dtype=torch.long)
@@ -193,7 +194,9 @@ def test_camel_spreads_its_picks():
 
 
 def test_quotas_follow_class_shares():
-    from edgesieve.titan.fine import select_ocs
+    from edgesieve.selectors.batch.ocs import OnlineCoresetSelector
+
+    select_ocs = OnlineCoresetSelector.pick
 
     torch.manual_seed(6)
     y = torch.tensor([0] * 20 + [1] * 10)

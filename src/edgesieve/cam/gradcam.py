@@ -14,6 +14,7 @@ from edgesieve.cam import functional as CF
 from edgesieve.cam.layers import expected_input, find_gap_linear_head, resolve_layer
 from edgesieve.validation import as_batch, as_labels
 
+
 @dataclass(frozen=True)
 class CAMResult:
     """What one Grad-CAM pass over a batch yields. ``heatmaps`` is None when not requested."""

@@ -21,12 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="fetch and locate data sets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     fetch = data_sub.add_parser("fetch", help="download a data set into the cache folder")
-    fetch.add_argument("name", help="data set name: mnist, fashion, fsdd, har, fashion-effnet")
+    fetch.add_argument("name", help="data set name (`edgesieve data list`)")
     fetch.add_argument("--from", dest="source", type=Path, default=None,
                        help="fsdd only: a folder holding the recordings ({digit}_{speaker}_{take}.wav)")
     fetch.add_argument("--root", type=Path, default=None,
                        help="cache folder (default: $EDGESIEVE_DATA or ~/.cache/edgesieve)")
     fetch.add_argument("--force", action="store_true", help="fetch again even if verified files are present")
+    data_sub.add_parser("list", help="the registered data sets: modality, default model, sessions, description")
     sub.add_parser("selectors", help="list the registered selectors")
     reproduce_cmd.add_parsers(sub)
     device_cmd.add_parsers(sub)
@@ -47,10 +48,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
-    if args.command == "data":
-        from edgesieve.data import fetch
+    if args.command == "data" and args.data_command == "list":
+        from edgesieve.data import dataset_spec, list_datasets
 
-        print(f"{args.name}: {fetch(args.name, args.root, force=args.force, source=args.source)}")
+        for name in list_datasets():
+            spec = dataset_spec(name)
+            print(f"{name:<15} {spec.modality:<8} model {spec.model:<11} sessions: {spec.sessions or '-'}; "
+                  f"protocols: {', '.join(spec.protocols)}. {spec.description}")
+    elif args.command == "data":
+        from edgesieve.data import fetch_dataset
+
+        print(f"{args.name}: {fetch_dataset(args.name, args.root, force=args.force, source=args.source)}")
     elif args.command == "selectors":
         from edgesieve.selectors import list_selectors, selector_class
 

@@ -88,16 +88,16 @@ def run(args) -> None:
 
 
 def _titan(args) -> None:
-    from edgesieve.data import load_dataset
-    from edgesieve.experiments.presets import preset
-    from edgesieve.titan.experiment import TitanConfig, run_titan
-    from edgesieve.titan.online import OnlineConfig
+    from edgesieve.data import dataset_spec, load_dataset
+    from edgesieve.experiments.online import OnlineConfig
+    from edgesieve.experiments.titan_protocol import TitanConfig, run_titan
+    from edgesieve.models.registry import model_factory
 
     online = OnlineConfig(rounds=args.rounds, v=args.v, buffer=args.buffer, batch=args.batch, lr=args.lr,
                           eval_every=args.eval_every, mode=args.mode, coarse=args.coarse,
                           calibration=args.calibration, repeat_stream=args.repeat_stream,
                           class_slots=args.class_slots)
     cfg = TitanConfig(dataset=args.dataset, methods=tuple(args.methods.split(",")), seeds=args.seeds, online=online)
-    run_titan(load_dataset(args.dataset, args.root), preset(args.dataset).model, cfg, args.out,
+    run_titan(load_dataset(args.dataset, args.root), model_factory(dataset_spec(args.dataset).model), cfg, args.out,
               progress=not args.no_progress, figures=not args.no_figures)
     print((args.out / "table.md").read_text())

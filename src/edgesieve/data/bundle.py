@@ -12,7 +12,9 @@ class DataBundle:
     """Training pool and test split as numpy arrays (float32 samples, int64 labels).
 
     ``groups`` (optional, one id per training sample) marks samples that must stay on one side
-    of every split, e.g. overlapping windows cut from one recording.
+    of every split, e.g. overlapping windows cut from one recording. ``sessions`` (optional, one
+    id per training sample) names the data's own sessions (FSDD: speaker; HAR: recording), for
+    streams that arrive session by session; it never changes a split.
     """
 
     name: str
@@ -23,6 +25,7 @@ class DataBundle:
     classes: tuple[str, ...]
     groups: np.ndarray | None = None
     note: str = ""
+    sessions: np.ndarray | None = None
 
     def __post_init__(self):
         if self.x.shape[0] != self.y.shape[0] or self.x_test.shape[0] != self.y_test.shape[0]:
@@ -31,6 +34,8 @@ class DataBundle:
             raise ValueError(f"{self.name}: training and test samples differ in shape")
         if self.groups is not None and self.groups.shape[0] != self.x.shape[0]:
             raise ValueError(f"{self.name}: one group id per training sample is needed")
+        if self.sessions is not None and self.sessions.shape[0] != self.x.shape[0]:
+            raise ValueError(f"{self.name}: one session id per training sample is needed")
 
     @classmethod
     def from_arrays(cls, name, x, y, x_test=None, y_test=None, *, classes=None, groups=None,

@@ -11,10 +11,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
+from edgesieve.data.bundle import DataBundle
 from edgesieve.data.cache import data_home, files_verified, sha256_of
-from edgesieve.data.idx import read_idx
+from edgesieve.data.idx import load_idx_images
+from edgesieve.data.registry import DatasetSpec, TrainingRecipe, register_dataset
 from edgesieve.errors import DatasetNotFoundError
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -40,15 +40,8 @@ def load_fashion_mnist_numpy(split: str = "train", root=None, *, folder=None):
     if split not in FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     where = Path(folder) if folder is not None else fashion_dir(root)
-    paths = [where / name for name in FILES[split]]
-    missing = [p.name for p in paths if not p.is_file()]
-    if missing:
-        raise DatasetNotFoundError(
-            f"Fashion-MNIST files {missing} not found in {where}. Fetch them with "
-            "`edgesieve data fetch fashion` (Debian package dataset-fashion-mnist), or pass folder="
-        )
-    images, labels = (read_idx(p) for p in paths)
-    return images[:, None].astype(np.float32) / 255.0, labels.astype(np.int64)
+    return load_idx_images(where, *FILES[split], f"Fashion-MNIST {split}",
+                           "Fetch them with `edgesieve data fetch fashion` (Debian package dataset-fashion-mnist), or pass folder=")
 
 
 def fetch_fashion_mnist(root=None, *, force: bool = False) -> Path:
@@ -83,3 +76,16 @@ def _download_deb(tmp: Path) -> Path:
         )
     subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(tmp / "deb")], check=True)
     return tmp / "deb" / SYSTEM_DIR.relative_to("/")
+
+
+def load_bundle(root=None) -> DataBundle:
+    x, y = load_fashion_mnist_numpy("train", root)
+    xt, yt = load_fashion_mnist_numpy("test", root)
+    return DataBundle("fashion", x, y, xt, yt, CLASSES, note="official 10k test split")
+
+
+register_dataset(DatasetSpec(
+    name="fashion", load=load_bundle, fetch=fetch_fashion_mnist, modality="image", model="mnist_cnn",
+    recipe=TrainingRecipe(epochs=3, batch_size=128, lr=1e-2), classes=CLASSES,
+    description="Fashion-MNIST clothing images, 60k + 10k, 28x28 (Debian dataset-fashion-mnist)",
+))

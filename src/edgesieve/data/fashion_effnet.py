@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesieve.data.bundle import DataBundle
 from edgesieve.data.cache import data_home
 from edgesieve.data.fashion import CLASSES, load_fashion_mnist_numpy
+from edgesieve.data.registry import DatasetSpec, TrainingRecipe, register_dataset
 from edgesieve.errors import DatasetNotFoundError
 
 
@@ -60,3 +62,17 @@ def fetch_fashion_effnet(root=None, *, force: bool = False, batch_size: int = 25
 
 def classes():
     return CLASSES
+
+
+def load_bundle(root=None) -> DataBundle:
+    d = load_fashion_effnet(root)
+    return DataBundle("fashion-effnet", d["x"], d["y"], d["x_test"], d["y_test"], CLASSES,
+                      note="official 10k test split; samples are cached EfficientNet-Lite0 trunk outputs (192x2x2)")
+
+
+register_dataset(DatasetSpec(
+    name="fashion-effnet", load=load_bundle, fetch=fetch_fashion_effnet, modality="features", model="lite0_tail",
+    # the pretrained tail is fine-tuned, so a smaller step than training from scratch
+    recipe=TrainingRecipe(epochs=3, batch_size=128, lr=1e-3), classes=CLASSES, protocols=("drip",),
+    description="Fashion-MNIST through a frozen ImageNet-pretrained EfficientNet-Lite0 trunk (64x64), tails trained",
+))

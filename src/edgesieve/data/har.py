@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesieve.data.bundle import DataBundle
 from edgesieve.data.cache import data_home, sha256_of
+from edgesieve.data.registry import DatasetSpec, TrainingRecipe, register_dataset
 from edgesieve.errors import DatasetNotFoundError
 
 WHEEL = "seglearn==1.2.5"
@@ -88,3 +90,18 @@ def fetch_har(root=None, *, force: bool = False) -> Path:
     )
     tmp_file.replace(target)
     return target
+
+
+def load_bundle(root=None) -> DataBundle:
+    signals, labels, subjects = load_har_recordings(root)
+    x, y, rec = windows(signals, labels)
+    test = np.isin(subjects[rec], TEST_SUBJECTS)
+    return DataBundle("har", x[~test], y[~test], x[test], y[test], CLASSES, groups=rec[~test], sessions=rec[~test],
+                      note=f"test = all recordings of subjects {TEST_SUBJECTS}; windows of one recording stay together")
+
+
+register_dataset(DatasetSpec(
+    name="har", load=load_bundle, fetch=fetch_har, modality="imu", model="imu_cnn",
+    recipe=TrainingRecipe(epochs=15, batch_size=64, lr=1e-2), classes=CLASSES, sessions="recording (one subject each)",
+    description="smartwatch IMU exercises (seglearn watch): 6 axes at 50 Hz, 2 s windows, 7 classes",
+))

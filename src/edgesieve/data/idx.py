@@ -35,3 +35,26 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(data) != expected:
         raise ValueError(f"{path} is truncated or padded: {len(data)} bytes, shape {shape} needs {expected}")
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+
+
+def find_idx(folder: Path, name: str) -> Path | None:
+    """``folder/name`` or ``folder/name.gz`` (a name given with .gz is also tried plain)."""
+    stem = name[:-3] if name.endswith(".gz") else name
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_idx_images(folder: Path, images: str, labels: str, what: str, hint: str):
+    """An IDX image file and its label file from ``folder`` (plain or .gz) as float32 images
+    (N, 1, H, W) in [0, 1] and int64 labels; ``what`` and ``hint`` make the missing-file error."""
+    from edgesieve.errors import DatasetNotFoundError
+
+    paths = [find_idx(folder, name) for name in (images, labels)]
+    if None in paths:
+        raise DatasetNotFoundError(f"{what} files not found in {folder} (need {images}, {labels}, plain or .gz). {hint}")
+    x, y = (read_idx(p) for p in paths)
+    if x.ndim != 3 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"{what} files in {folder} disagree: images {x.shape}, labels {y.shape}")
+    return x[:, None].astype(np.float32) / 255.0, y.astype(np.int64)

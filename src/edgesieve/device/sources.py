@@ -7,7 +7,6 @@ exactly what was committed. ``labels`` is -1 where unknown.
 
 from __future__ import annotations
 
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -74,14 +73,11 @@ def read_sample_file(path: Path, sample_shape: Sequence[int]) -> np.ndarray:
 
 
 def _read_wav(path: Path, sample_shape: Sequence[int]) -> np.ndarray:
-    with wave.open(str(path), "rb") as w:
-        if w.getsampwidth() != 2:
-            raise ValueError(f"{path}: only 16-bit PCM WAV is supported, got {8 * w.getsampwidth()}-bit")
-        frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels())
-    signal = frames.mean(axis=1).astype(np.float32) / 32768.0
-    length = int(sample_shape[-1])
-    signal = signal[:length] if signal.size >= length else np.pad(signal, (0, length - signal.size))
-    return signal.reshape(1, length) if len(sample_shape) == 2 else signal
+    # decoded exactly as the training data (peak-normalised): see edgesieve.data.wav
+    from edgesieve.data.wav import decode_wav
+
+    signal = decode_wav(path, int(sample_shape[-1]))
+    return signal.reshape(1, -1) if len(sample_shape) == 2 else signal
 
 
 def _read_image(path: Path, sample_shape: Sequence[int]) -> np.ndarray:
@@ -101,8 +97,12 @@ def _read_image(path: Path, sample_shape: Sequence[int]) -> np.ndarray:
 def open_source(spec: str, sample_shape: Sequence[int]) -> ArraySource | FolderSource:
     """A source from a path (.npy, .npz, folder) or a data set name (``mnist``, ``mnist:train``).
 
-    An .npz needs an ``x`` array (or exactly one array) and may hold labels ``y``.
+    An .npz needs an ``x`` array (or exactly one array) and may hold labels ``y`` (-1 for
+    unknown), as ``edgesieve store export`` writes them. A data set name is any registered one
+    (``edgesieve data list``), with ``:train`` or ``:test`` (default: test).
     """
+    from edgesieve.store.sqlite_store import NPZ_LABELS, NPZ_SAMPLES
+
     path = Path(spec)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in FILE_SUFFIXES)
@@ -114,17 +114,22 @@ def open_source(spec: str, sample_shape: Sequence[int]) -> ArraySource | FolderS
     if path.suffix == ".npz" and path.is_file():
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.keys())
-            key = "x" if "x" in keys else (keys[0] if len(keys) == 1 else None)
+            key = NPZ_SAMPLES if NPZ_SAMPLES in keys else (keys[0] if len(keys) == 1 else None)
             if key is None:
-                raise ValueError(f"{path} holds {keys}; name the samples array 'x' (labels 'y')")
-            labels = npz["y"].astype(np.int64) if "y" in keys else None
+                raise ValueError(f"{path} holds {keys}; name the samples array {NPZ_SAMPLES!r} (labels {NPZ_LABELS!r})")
+            labels = npz[NPZ_LABELS].astype(np.int64) if NPZ_LABELS in keys else None
             return ArraySource(str(path.resolve()), npz[key], labels)
-    name, _, split = spec.partition(":")
-    if name == "mnist":
-        from edgesieve.data.mnist import load_mnist_numpy
-
-        x, y = load_mnist_numpy(split or "test")
-        return ArraySource(f"mnist:{split or 'test'}", x, y)
     if path.suffix in {".npy", ".npz"}:
         raise ValueError(f"input file {path} does not exist")
-    raise ValueError(f"input {spec!r} is not a folder, an .npy/.npz file, or a data set name (mnist, mnist:train)")
+    from edgesieve.data.registry import list_datasets, load_dataset
+
+    name, _, split = spec.partition(":")
+    if name not in list_datasets():
+        raise ValueError(f"input {spec!r} is not a folder, an .npy/.npz file, or a data set name "
+                         f"({', '.join(list_datasets())}, optionally with :train or :test)")
+    split = split or "test"
+    if split not in ("train", "test"):
+        raise ValueError(f"input {spec!r}: the split must be train or test, got {split!r}")
+    bundle = load_dataset(name)
+    x, y = (bundle.x, bundle.y) if split == "train" else (bundle.x_test, bundle.y_test)
+    return ArraySource(f"{name}:{split}", x, y)

@@ -26,7 +26,11 @@ from tqdm.auto import tqdm
 
 from edgesieve.data.bundle import DataBundle
 from edgesieve.experiments.results_dir import ResultsDir
-from edgesieve.experiments.training import accuracy_and_macro_f1, predict, train_classifier
+from edgesieve.experiments.training import (
+    accuracy_and_macro_f1,
+    predict,
+    train_classifier,
+)
 from edgesieve.selectors import create_selector, selector_class
 
 ARMS = ("baseline", "all_data", "selector", "random")

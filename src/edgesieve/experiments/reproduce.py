@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgesieve.data import load_dataset
-from edgesieve.experiments.presets import preset
+from edgesieve.data import dataset_spec, load_dataset
 from edgesieve.experiments.protocol import ProtocolConfig, run_protocol
 from edgesieve.experiments.summary import PAPER_TABLE_I, summarize
+from edgesieve.models.registry import model_factory
 
 
 def reproduce_drip(
@@ -34,7 +34,8 @@ def reproduce_drip(
 ) -> Path:
     """Run the main protocol (and the sweeps asked for) into ``out``; returns the report path."""
     out = Path(out)
-    recipe = preset(dataset)
+    spec = dataset_spec(dataset)
+    recipe, model = spec.recipe, model_factory(spec.model)
     base = ProtocolConfig(  # validates every option before any data is read
         dataset=dataset, runs=runs, dpws=(dpw,), selector=selector, epochs=epochs or recipe.epochs,
         batch_size=recipe.batch_size, lr=recipe.lr, seed=seed, pool=pool,
@@ -44,12 +45,12 @@ def reproduce_drip(
     sweeps += [replace(swept, label_noise=level) for level in noise_sweep]  # built now to validate them early
     bundle = load_dataset(dataset, root)
     sections = []
-    run_protocol(bundle, recipe.model, base, out / "main", progress=progress)
+    run_protocol(bundle, model, base, out / "main", progress=progress)
     sections.append(("Main protocol", (out / "main" / "table.md").read_text()))
     sweep_summary = noise_summaries = None
     if dpw_sweep:
         cfg = sweeps[0]
-        records = run_protocol(bundle, recipe.model, cfg, out / "dpw_sweep", progress=progress)
+        records = run_protocol(bundle, model, cfg, out / "dpw_sweep", progress=progress)
         sweep_summary = summarize(records, cfg)
         sections.append(("Accuracy versus DPW", (out / "dpw_sweep" / "table.md").read_text()))
     if noise_sweep:
@@ -57,16 +58,16 @@ def reproduce_drip(
         for cfg in sweeps[1 if dpw_sweep else 0 :]:
             level = cfg.label_noise
             folder = out / f"noise_{level:g}"
-            records = run_protocol(bundle, recipe.model, cfg, folder, progress=progress)
+            records = run_protocol(bundle, model, cfg, folder, progress=progress)
             noise_summaries[level] = summarize(records, cfg)
             sections.append((f"Label noise {level:.0%}", (folder / "table.md").read_text()))
     figure_files = []
     if figures:
-        figure_files = make_figures(out, bundle, base, recipe, sweep_summary, noise_summaries)
+        figure_files = make_figures(out, bundle, base, model, sweep_summary, noise_summaries)
     return write_report(out, base, sections, figure_files)
 
 
-def make_figures(out: Path, bundle, cfg, recipe, sweep_summary, noise_summaries) -> list[tuple[str, Path]]:
+def make_figures(out: Path, bundle, cfg, model_factory, sweep_summary, noise_summaries) -> list[tuple[str, Path]]:
     from edgesieve.experiments import figures as F
 
     fig_dir = out / "figures"
@@ -78,7 +79,7 @@ def make_figures(out: Path, bundle, cfg, recipe, sweep_summary, noise_summaries)
     if (art / f"calibration_{tag}.npz").exists() and state.exists():
         files.append(("Per-class DRIP-score histograms with the discard window (run 0)",
                       F.score_histograms(art / f"calibration_{tag}.npz", state, bundle.classes, fig_dir / "score_histograms.png")))
-        files.append(("Grad-CAM of retained and discarded production samples (run 0)", _overlays(art, tag, state, bundle, recipe, fig_dir)))
+        files.append(("Grad-CAM of retained and discarded production samples (run 0)", _overlays(art, tag, state, bundle, model_factory, fig_dir)))
     if sweep_summary is not None:
         xs = [100 * float(d) for d in sweep_summary["by_dpw"]]
         rows = list(sweep_summary["by_dpw"].values())
@@ -102,12 +103,12 @@ def make_figures(out: Path, bundle, cfg, recipe, sweep_summary, noise_summaries)
     return files
 
 
-def _overlays(art: Path, tag: str, state: Path, bundle, recipe, fig_dir: Path) -> Path:
+def _overlays(art: Path, tag: str, state: Path, bundle, model_factory, fig_dir: Path) -> Path:
     from edgesieve.experiments import figures as F
     from edgesieve.models import load_weights
     from edgesieve.selectors import load_selector
 
-    model = recipe.model()
+    model = model_factory()
     load_weights(model, art / "baseline.safetensors")
     selector = load_selector(state, model.eval())
     d3 = np.load(art / f"d3_{tag}.npz")

@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from edgesieve.hooks import eval_mode
+
 
 def train_classifier(
     model: nn.Module,
@@ -49,12 +51,8 @@ def train_classifier(
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)])
-    finally:
-        model.train(was_training)
 
 
 def accuracy_and_macro_f1(predicted: torch.Tensor, y: torch.Tensor, n_classes: int) -> tuple[float, float]:

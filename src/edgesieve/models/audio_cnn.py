@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from edgesieve.models.registry import register_model
+
 
 def _block(c_in: int, c_out: int, kernel: int, stride: int = 1, pool: int = 4) -> nn.Sequential:
     return nn.Sequential(
@@ -16,6 +18,7 @@ def _block(c_in: int, c_out: int, kernel: int, stride: int = 1, pool: int = 4) -
     )
 
 
+@register_model("audio_cnn")
 class AudioCNN1d(nn.Module):
     """(1, 8000) waveform -> 10 classes. Grad-CAM layer: the last block's ReLU.
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from edgesieve.models.registry import register_model
+
 
 class SqueezeExcite(nn.Module):
     def __init__(self, channels: int, reduced: int):
@@ -50,6 +52,7 @@ class MBConv(nn.Module):
 _STAGES = [(1, 16, 1, 1, 3), (6, 24, 2, 2, 3), (6, 40, 2, 2, 5), (6, 80, 3, 2, 3), (6, 112, 3, 1, 5), (6, 192, 4, 2, 5)]
 
 
+@register_model("efficientnet_style")
 class EfficientNetStyle(nn.Module):
     """EfficientNet-B0-like layout (stem, six MBConv stages, 1x1 head conv, GAP, Linear).
 

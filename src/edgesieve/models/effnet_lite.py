@@ -17,6 +17,8 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from edgesieve.models.registry import register_model
+
 SPLIT = 15  # blocks before this index are frozen and cached
 IMAGE_SIZE = 64  # input resolution (Fashion-MNIST's 28x28 upsampled); 224 is native but 12x dearer
 
@@ -57,6 +59,7 @@ class Lite0Trunk(nn.Module):
         return x
 
 
+@register_model("lite0_tail")
 class Lite0Tail(nn.Module):
     """Blocks [SPLIT, 16) + head conv + BN + ReLU6 + GAP + dropout + new Linear, from the
     pretrained weights (a new classifier, seeded by the caller's torch seed).

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from edgesieve.models.registry import register_model
+
 
 def _conv(c_in: int, c_out: int, kernel: int = 5) -> list[nn.Module]:
     return [nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2, bias=False), nn.BatchNorm1d(c_out), nn.ReLU(inplace=True)]
 
 
+@register_model("imu_cnn")
 class ImuCNN1d(nn.Module):
     """(6, 100) window -> 7 classes.
 

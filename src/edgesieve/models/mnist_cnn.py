@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from edgesieve.models.registry import register_model
+
 
 def conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
+@register_model("mnist_cnn")
 class MnistCNN(nn.Module):
     """28x28x1 -> 28x28x16 -> 14x14x32 -> 7x7x64 -> 7x7x64 -> GAP -> Linear(num_classes).
 

@@ -11,6 +11,7 @@ from edgesieve.selectors.batch import (
     OnlineCoresetSelector,
     RandomBatchSelector,
     TitanSelector,
+    list_batch_methods,
 )
 from edgesieve.selectors.drip import DripSelector
 from edgesieve.selectors.random import RandomSelector
@@ -40,6 +41,7 @@ __all__ = [
     "Selector",
     "Window",
     "create_selector",
+    "list_batch_methods",
     "list_selectors",
     "load_selector",
     "min_std_window",

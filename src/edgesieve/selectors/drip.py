@@ -10,10 +10,10 @@ import torch
 from edgesieve.cam import GradCAM
 from edgesieve.cam.functional import check_normalize
 from edgesieve.cam.gradcam import CAMResult
+from edgesieve.errors import CalibrationWarning
 from edgesieve.selectors.base import REASON_CODES, Decision, Selector
 from edgesieve.selectors.registry import register_selector
 from edgesieve.selectors.windows import min_std_window, window_size
-from edgesieve.errors import CalibrationWarning
 from edgesieve.state.files import StateFileError, finite_float, model_fingerprint
 from edgesieve.validation import as_batch, as_labels
 

@@ -1,11 +1,16 @@
-"""Selectors by name: ``create_selector("drip", model=m)``, ``list_selectors()``."""
+"""Selectors by name: ``create_selector("drip", model=m)``, ``list_selectors()``. Every
+selector registers itself with ``@register_selector(name)`` in its own module; the built-in
+modules are imported on the first lookup (``BUILTIN_MODULES``)."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable, TypeVar
 
 from edgesieve.state import files as state_files
 
+#: modules that register the built-in selectors
+BUILTIN_MODULES = ("edgesieve.selectors.drip", "edgesieve.selectors.random", "edgesieve.selectors.batch")
 _REGISTRY: dict[str, type] = {}
 S = TypeVar("S", bound=type)
 
@@ -29,14 +34,17 @@ def list_selectors() -> list[str]:
     >>> "drip" in list_selectors() and "random" in list_selectors()
     True
     """
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
     return sorted(_REGISTRY)
 
 
 def selector_class(name: str) -> type:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown selector {name!r}; available: {', '.join(list_selectors())}") from None
+    if name not in _REGISTRY:
+        list_selectors()  # the built-ins register on the first lookup
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown selector {name!r}; available: {', '.join(list_selectors())}")
+    return _REGISTRY[name]
 
 
 def create_selector(name: str, **params):

@@ -64,11 +64,17 @@ def write_state(path, *, selector: str, params: dict, state: dict, model: nn.Mod
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder, fsync, then rename over the target."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Like :func:`atomic_write_text`; the file gets the usual mode (0666 less the umask)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode

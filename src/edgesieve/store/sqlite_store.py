@@ -22,6 +22,8 @@ import numpy as np
 from edgesieve._version import __version__
 
 FORMAT = "edgesieve-store"
+#: the .npz keys of samples and labels: what ``store export`` writes and ``filter --input`` reads
+NPZ_SAMPLES, NPZ_LABELS = "x", "y"
 FORMAT_VERSION = 1
 POLICIES = ("reject", "evict_lowest", "reservoir")
 
@@ -496,8 +498,12 @@ class RetainedStore:
         }
 
     def export_npz(self, path: str | Path) -> Path:
+        """Every sample to an .npz that ``edgesieve filter --input`` reads back with its labels:
+        ``x``, ``y`` (label, -1 unknown), ``predicted``, ``score``, ``arrival``, ``id``."""
         path = Path(path)
-        np.savez(path, **self.to_numpy())
+        arrays = self.to_numpy()
+        arrays[NPZ_LABELS] = arrays.pop("label")
+        np.savez(path, **arrays)
         return path
 
     def info(self) -> dict:

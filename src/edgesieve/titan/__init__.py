@@ -1,11 +1,15 @@
-"""Titan (two-stage selection for on-device training): the coarse filter, the fine per-round
-batch selection with its rivals, and the online-training protocol (sequential or pipelined).
-The selectors themselves (``create_selector("titan", model=...)``) live in
-``edgesieve.selectors.batch``."""
+"""Titan's algorithms (two-stage selection for on-device training): the coarse filter (shallow
+features, class estimators, candidate buffer) and C-IS as pure functions. The selectors that
+use them live in ``edgesieve.selectors.batch`` (``create_selector("titan", model=...)``); the
+online-training protocol that runs them in ``edgesieve.experiments.online``."""
 
 from edgesieve.titan.coarse import CandidateBuffer, ClassRunningStats, CoarseFilter
-from edgesieve.titan.features import ShallowFeatures, first_activation, last_linear
-from edgesieve.titan.fine import BATCH_SELECTORS, Picked, logits_and_features, select_batch
+from edgesieve.titan.features import (
+    ShallowFeatures,
+    first_activation,
+    last_linear,
+    logits_and_features,
+)
 from edgesieve.titan.functional import (
     allocate_batch,
     cis_select,
@@ -13,14 +17,13 @@ from edgesieve.titan.functional import (
     last_layer_grad_norms,
     sample_proportional,
     sample_within_classes,
+    water_fill,
 )
 
 __all__ = [
-    "BATCH_SELECTORS",
     "CandidateBuffer",
     "ClassRunningStats",
     "CoarseFilter",
-    "Picked",
     "ShallowFeatures",
     "allocate_batch",
     "cis_select",
@@ -31,5 +34,5 @@ __all__ = [
     "logits_and_features",
     "sample_proportional",
     "sample_within_classes",
-    "select_batch",
+    "water_fill",
 ]

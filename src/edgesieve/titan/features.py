@@ -3,28 +3,12 @@ last linear layer (fine stage)."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 from torch import nn
 
+from edgesieve.hooks import capture, eval_mode
+
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.LeakyReLU)
-
-
-@contextmanager
-def eval_mode(model: nn.Module):
-    """Eval mode inside the block; afterwards every module's own mode is back as it was (a
-    model with some modules deliberately in eval, e.g. frozen batch norm, stays that way)."""
-    modules = list(model.modules())
-    modes = [m.training for m in modules]
-    if any(modes):
-        model.eval()
-    try:
-        yield model
-    finally:
-        if any(modes):
-            for m, mode in zip(modules, modes):
-                m.training = mode
 
 
 class ShallowFeatures:
@@ -77,3 +61,12 @@ def last_linear(model: nn.Module) -> nn.Linear:
     if not linears:
         raise ValueError("the model needs a final nn.Linear layer for last-layer gradient norms")
     return linears[-1]
+
+
+@torch.no_grad()
+def logits_and_features(model: nn.Module, x: torch.Tensor, head: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+    """One eval-mode forward: logits and the input of ``head`` (the last linear layer); every
+    module's mode is restored afterwards and the hook removed."""
+    with capture(head, "input") as seen, eval_mode(model):
+        logits = model(x)
+    return logits, seen[0].reshape(x.shape[0], -1)

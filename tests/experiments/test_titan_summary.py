@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from edgesieve.titan.experiment import TitanConfig, summarize_titan
+from edgesieve.experiments.titan_protocol import TitanConfig, summarize_titan
 
 
 def record(curve, seconds_per_round=1.0):

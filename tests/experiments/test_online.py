@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from edgesieve.experiments.online import OnlineConfig, Stream, run_online
 from edgesieve.titan import ShallowFeatures
-from edgesieve.titan.online import OnlineConfig, Stream, run_online
 
 
 class Net(nn.Module):
@@ -167,8 +167,8 @@ def test_stream_budget_trims_rounds_to_the_trainers_step():
 KILLED_TRAINER = """
 import sys, torch
 sys.path.insert(0, {root!r})
-from tests.titan.test_online import Net, data
-from edgesieve.titan.online import OnlineConfig, run_online
+from tests.experiments.test_online import Net, data
+from edgesieve.experiments.online import OnlineConfig, run_online
 x, y = data()
 run_online(Net(), x, y, x[:50], y[:50], 3, OnlineConfig(rounds=100000, v=100, mode="pipelined", eval_every=10**6,
            repeat_stream=True))

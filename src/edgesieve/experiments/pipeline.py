@@ -32,7 +32,7 @@ import traceback
 import torch
 import torch.multiprocessing as mp
 
-from edgesieve.titan.online import OnlineResult, make_selector, select_round
+from edgesieve.experiments.online_round import OnlineResult, make_selector, select_round
 
 POLL_SECONDS = 0.5
 JOIN_SECONDS = 10.0

@@ -17,15 +17,18 @@ from typing import Any, ClassVar
 import torch
 
 from edgesieve.selectors.base import REASON_CODES, Decision, Selector
-from edgesieve.selectors.drip import DripSelector
-from edgesieve.selectors.registry import register_selector
-from edgesieve.state.files import StateFileError, decode_tensor, encode_tensor, model_fingerprint
-from edgesieve.titan.coarse import CLASS_SLOTS, DIVERSITY_MODES, CoarseFilter
-from edgesieve.titan.features import ShallowFeatures, first_activation, last_linear
-from edgesieve.titan.fine import logits_and_features, select_batch
+from edgesieve.selectors.batch.coarse import COARSE_STAGES
+from edgesieve.selectors.batch.picked import Picked
+from edgesieve.selectors.registry import list_selectors, selector_class
+from edgesieve.state.files import (
+    StateFileError,
+    decode_tensor,
+    encode_tensor,
+    model_fingerprint,
+)
+from edgesieve.titan.coarse import CLASS_SLOTS, DIVERSITY_MODES
+from edgesieve.titan.features import last_linear, logits_and_features
 from edgesieve.validation import as_batch, as_labels
-
-COARSE_STAGES = ("titan", "drip", "none")
 
 
 def _positive_int(value, name: str) -> int:
@@ -35,8 +38,10 @@ def _positive_int(value, name: str) -> int:
 
 
 class BatchSelector(Selector):
-    """Base of the per-round batch selectors; subclasses set ``fine_method`` (a key of
-    ``edgesieve.titan.BATCH_SELECTORS``) and ``default_coarse``.
+    """Base of the per-round batch selectors. A batch method is one subclass, registered with
+    ``@register_selector(name)``, that defines its fine stage as the static method ``pick``
+    (logits, last-layer features, labels, k, generator, inputs) -> :class:`Picked` and may set
+    ``default_coarse``; see ``edgesieve.selectors.batch.high_loss`` for a whole one.
 
     Parameters
     ----------
@@ -53,8 +58,11 @@ class BatchSelector(Selector):
     """
 
     requires_model = True
-    fine_method: ClassVar[str] = "rs"
     default_coarse: ClassVar[str] = "none"
+
+    @staticmethod
+    def pick(logits, features, labels, k, generator=None, inputs=None) -> Picked:
+        raise NotImplementedError("a batch method defines its fine stage as the static method pick")
 
     def __init__(self, model, batch: int = 10, buffer: int = 30, *, coarse: str | None = None,
                  feature_layer: str | None = None, lambda_rep: float = 1.0, lambda_div: float = 1.0,
@@ -81,7 +89,7 @@ class BatchSelector(Selector):
         _positive_int(self.chunk, "chunk")
         coarse = self.default_coarse if self.coarse is None else self.coarse
         if coarse not in COARSE_STAGES:
-            raise ValueError(f"coarse must be one of {COARSE_STAGES} or None, got {coarse!r}")
+            raise ValueError(f"coarse must be one of {tuple(COARSE_STAGES)} or None, got {coarse!r}")
         if coarse != "none" and self.buffer < self.batch:
             raise ValueError(f"the buffer ({self.buffer}) must hold at least one batch ({self.batch})")
         if self.diversity not in DIVERSITY_MODES:
@@ -105,29 +113,17 @@ class BatchSelector(Selector):
         self.rng_ = torch.Generator().manual_seed(self.seed)
         self.stage_ms_ = {"coarse": 0.0, "fine": 0.0}
         self.model_fingerprint_ = model_fingerprint(self.model)
-        self._build_coarse()
-        if coarse == "titan":
-            self.filter_.warm_start(x, y)
-        elif coarse == "drip":
-            self.drip_.calibrate(x, y)
+        self.coarse_ = COARSE_STAGES[coarse](self)
+        self.coarse_.calibrate(x, y)
         return self
 
-    def _build_coarse(self) -> None:
-        if self.coarse_stage_ == "titan":
-            layer = self.feature_layer or first_activation(self.model)
-            self.filter_ = CoarseFilter(ShallowFeatures(self.model, layer), self.n_classes_, self.buffer,
-                                        lambda_rep=self.lambda_rep, lambda_div=self.lambda_div,
-                                        diversity=self.diversity, chunk=self.chunk, class_slots=self.class_slots)
-        elif self.coarse_stage_ == "drip":
-            self.drip_ = DripSelector(self.model, dpw=self.drip_dpw, group_by="label")
-
     def recalibrate_coarse(self, x, y=None) -> None:
-        """Re-fit DRIP's windows with the model as it is now (online training moves the scores);
-        a no-op for the other coarse stages."""
+        """Re-fit the coarse stage with the model as it is now (DRIP's windows: online training
+        moves the scores); a no-op for stages that need none (``coarse_.needs_recalibration``)."""
         self._check_calibrated()
-        if self.coarse_stage_ == "drip":
+        if self.coarse_.needs_recalibration:
             x = as_batch(x, sample_shape=self.sample_shape_)
-            self.drip_.calibrate(x, self._labels(x, y, self.n_classes_))
+            self.coarse_.recalibrate(x, self._labels(x, y, self.n_classes_))
 
     def _labels(self, x: torch.Tensor, y, n_classes: int) -> torch.Tensor:
         if y is None:  # SPEC: without the stream's labels, the model's predictions
@@ -146,13 +142,12 @@ class BatchSelector(Selector):
         y = self._labels(x, y, self.n_classes_)
         n = x.shape[0]
         start = time.perf_counter()
-        candidates = self._candidates(x, y)
+        candidates = self.coarse_.candidates(x, y)
         mid = time.perf_counter()
         head = last_linear(self.model)
         cx, cy = x[candidates], y[candidates]
         logits, features = logits_and_features(self.model, cx, head)
-        picked = select_batch(self.fine_method, logits, features, cy, min(self.batch, candidates.numel()),
-                              self.rng_, inputs=cx)
+        picked = select_batch(self.name, logits, features, cy, min(self.batch, candidates.numel()), self.rng_, inputs=cx)
         chosen = candidates[picked.index]
         keep = torch.zeros(n, dtype=torch.bool)
         keep[chosen] = True
@@ -169,21 +164,6 @@ class BatchSelector(Selector):
         self.stage_ms_["fine"] = 1000 * (time.perf_counter() - mid)
         return Decision(keep=keep, score=score, predicted=predicted, reason=reason, weight=weight)
 
-    def _candidates(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Positions in the round of the coarse stage's candidates."""
-        if self.coarse_stage_ == "titan":
-            self.filter_.offer(x, y)
-            ids, _ = self.filter_.buffer.take()
-            return ids
-        if self.coarse_stage_ == "drip":
-            scores = self.drip_.cam_.explain(x, return_heatmaps=False).scores.double()
-            lower, upper = self.drip_.lower_[y], self.drip_.upper_[y]
-            outside = torch.maximum(lower - scores, scores - upper)  # > 0 outside the window
-            priority = outside / (upper - lower).clamp_min(1e-12)
-            priority = torch.where(torch.isnan(lower), float("inf"), priority)  # no window: keep first
-            return torch.topk(priority, min(self.buffer, x.shape[0])).indices
-        return torch.arange(x.shape[0])
-
     # -- state ----------------------------------------------------------------------------------
 
     def _get_state(self) -> dict[str, Any]:
@@ -193,13 +173,7 @@ class BatchSelector(Selector):
             "coarse_stage": self.coarse_stage_,
             "rng": encode_tensor(self.rng_.get_state()),
         }
-        if self.coarse_stage_ == "titan" and self.filter_.stats is not None:
-            stats = self.filter_.stats
-            state["class_stats"] = {"count": encode_tensor(stats.count), "mean": encode_tensor(stats.mean),
-                                    "mean_sq_norm": encode_tensor(stats.mean_sq_norm)}
-        if self.coarse_stage_ == "drip":
-            state["drip"] = self.drip_._get_state()
-        return state
+        return {**state, **self.coarse_.get_state()}
 
     def _set_state(self, state: dict[str, Any]) -> None:
         coarse = self._check_params()
@@ -212,83 +186,28 @@ class BatchSelector(Selector):
         self.rng_.set_state(decode_tensor(state["rng"], torch.uint8))
         self.stage_ms_ = {"coarse": 0.0, "fine": 0.0}
         self.model_fingerprint_ = model_fingerprint(self.model)
-        self._build_coarse()
-        if "class_stats" in state:
-            s = state["class_stats"]
-            mean = decode_tensor(s["mean"], torch.float32)
-            if mean.dim() != 2 or mean.shape[0] != self.n_classes_:
-                raise StateFileError(f"class means of shape {tuple(mean.shape)} do not fit {self.n_classes_} classes")
-            self.filter_._ensure_state(mean.shape[1])
-            self.filter_.stats.mean = mean
-            self.filter_.stats.count = decode_tensor(s["count"], torch.float64)
-            self.filter_.stats.mean_sq_norm = decode_tensor(s["mean_sq_norm"], torch.float64)
-        if coarse == "drip":
-            self.drip_._set_state(state["drip"])
+        self.coarse_ = COARSE_STAGES[coarse](self)
+        self.coarse_.set_state(state)
 
 
-@register_selector("titan")
-class TitanSelector(BatchSelector):
-    """Titan: the coarse filter fills a buffer; C-IS (class budgets from |S_y| sqrt(V[grad] -
-    V[||grad||]), sampling by last-layer gradient norm) picks the batch.
+def list_batch_methods() -> list[str]:
+    """Names of the registered batch (online) methods, sorted.
 
-    >>> from edgesieve.models import MnistCNN
-    >>> torch.manual_seed(0) and None
-    >>> model = MnistCNN()
-    >>> sel = TitanSelector(model, batch=10, buffer=30).calibrate(torch.rand(50, 1, 28, 28), torch.arange(50) % 10)
-    >>> d = sel.decide(torch.rand(100, 1, 28, 28), torch.arange(100) % 10)
-    >>> int(d.keep.sum()), d.reasons().count("not_picked"), d.reasons().count("coarse_filtered")
-    (10, 20, 70)
+    >>> {"titan", "rs", "is", "hl", "ll", "ce", "ocs", "camel"} <= set(list_batch_methods())
+    True
     """
-
-    fine_method = "titan"
-    default_coarse = "titan"
+    return [n for n in list_selectors() if issubclass(selector_class(n), BatchSelector)]
 
 
-@register_selector("rs")
-class RandomBatchSelector(BatchSelector):
-    """RS: a uniformly random batch of the round."""
-
-    fine_method = "rs"
-
-
-@register_selector("is")
-class ImportanceSamplingSelector(BatchSelector):
-    """IS: sampling proportional to the last-layer gradient norm, no class structure."""
-
-    fine_method = "is"
-
-
-@register_selector("hl")
-class HighLossSelector(BatchSelector):
-    """HL: the highest cross-entropy losses of the round."""
-
-    fine_method = "hl"
-
-
-@register_selector("ll")
-class LowLossSelector(BatchSelector):
-    """LL: the lowest cross-entropy losses of the round."""
-
-    fine_method = "ll"
-
-
-@register_selector("ce")
-class EntropySelector(BatchSelector):
-    """CE: the highest entropy of the predicted distribution."""
-
-    fine_method = "ce"
-
-
-@register_selector("ocs")
-class OnlineCoresetSelector(BatchSelector):
-    """OCS: gradient similarity to the round's mean gradient plus diversity, class quotas."""
-
-    fine_method = "ocs"
-
-
-@register_selector("camel")
-class CamelSelector(BatchSelector):
-    """Camel: greedy k-center coreset in input space, class quotas."""
-
-    fine_method = "camel"
-
+def select_batch(method: str, logits, features, labels, k: int, generator=None, inputs=None) -> Picked:
+    """A registered batch method's fine stage on a buffer, by name, with the checks every method shares."""
+    if method not in list_batch_methods():
+        raise ValueError(f"unknown batch selector {method!r}; available: {', '.join(list_batch_methods())}")
+    n = labels.numel()
+    if k < 1:
+        raise ValueError(f"batch size must be positive, got {k}")
+    if n < k:
+        raise ValueError(f"the buffer holds {n} candidates, fewer than the batch size {k}")
+    if not (bool(torch.isfinite(logits).all()) and bool(torch.isfinite(features).all())):
+        raise ValueError("logits or features hold NaN or Inf")
+    return selector_class(method).pick(logits, features, labels, k, generator, inputs)

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from edgesieve.experiments.online import LATE_OPTIONS, OnlineConfig, run_online
 from edgesieve.experiments.results_dir import ResultsDir
 from edgesieve.experiments.summary import mean_std, verdict
+from edgesieve.selectors.batch import list_batch_methods
 from edgesieve.state.files import atomic_write_text
-from edgesieve.titan.fine import BATCH_SELECTORS
-from edgesieve.titan.online import LATE_OPTIONS, OnlineConfig, run_online
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,9 @@ class TitanConfig:
     online: OnlineConfig = OnlineConfig()
 
     def __post_init__(self):
-        unknown = [m for m in self.methods if m not in BATCH_SELECTORS]
+        unknown = [m for m in self.methods if m not in list_batch_methods()]
         if unknown:
-            raise ValueError(f"unknown methods {unknown}; available: {', '.join(BATCH_SELECTORS)}")
+            raise ValueError(f"unknown methods {unknown}; available: {', '.join(list_batch_methods())}")
         if "rs" not in self.methods:
             raise ValueError("time-to-accuracy is normalised to RS: include rs in the methods")
         if self.seeds < 1:
@@ -84,7 +84,7 @@ def run_titan(bundle, model_factory, cfg: TitanConfig, out, *, progress: bool = 
 
 
 def titan_figures(records: dict, summary: dict, cfg: TitanConfig, folder: Path) -> list[Path]:
-    from edgesieve.titan import figures
+    from edgesieve.experiments import titan_figures as figures
 
     folder.mkdir(parents=True, exist_ok=True)
     curves = {m: [records[f"{m}_seed{s}"]["curve"] for s in range(cfg.seeds)] for m in cfg.methods}

@@ -8,7 +8,7 @@ Three execution modes, so their per-round time can be compared in one run:
   pipelined   selection runs in a worker process on a snapshot of the model taken once per
               round while the trainer updates the model: the batch trained in round t was
               selected with the model of round t-1 (the paper's one-round delay). See
-              ``edgesieve.titan.pipeline``.
+              ``edgesieve.experiments.pipeline``.
 
 Every method sees the same seeded stream and the same held-out calibration samples (the first
 ``calibration`` samples of the seeded order, never streamed).
@@ -17,15 +17,15 @@ Every method sees the same seeded stream and the same held-out calibration sampl
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from edgesieve.selectors.batch import COARSE_STAGES
-from edgesieve.selectors.registry import create_selector
-from edgesieve.titan.fine import BATCH_SELECTORS
+from edgesieve.experiments.online_round import OnlineResult, make_selector, select_round
+from edgesieve.hooks import eval_mode
+from edgesieve.selectors.batch import COARSE_STAGES, list_batch_methods
 
 MODES = ("train_only", "sequential", "pipelined")
 STREAM_BUDGETS = ("all", "train_time")
@@ -44,7 +44,7 @@ class OnlineConfig:
     lr: float = 0.1
     lr_decay: float = 0.95
     decay_every: int = 100
-    eval_every: int = 50
+    eval_every: int = 25
     seed: int = 0
     mode: str = "sequential"
     lambda_rep: float = 1.0
@@ -55,7 +55,7 @@ class OnlineConfig:
     # pick from the round's v samples as in the paper); "titan"/"drip"/"none" for every method
     coarse: str | None = None
     calibration: int = 100  # held-out samples that calibrate the selector (never streamed)
-    drip_recalibrate_every: int = 50  # coarse="drip": refit the windows as the model learns
+    drip_recalibrate_every: int = 50  # coarse stages that need it (DRIP's windows): refit as the model learns
     repeat_stream: bool = False  # reshuffle and stream again when the training set runs out
     channels_last: bool = True  # image models: faster convolutions on CPU (same numbers)
     # pipelined only: "all" examines every streaming sample (a slow selector stalls the trainer);
@@ -72,29 +72,16 @@ class OnlineConfig:
             raise ValueError(f"v ({self.v}) must be at least the batch size ({self.batch})")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.method not in BATCH_SELECTORS:
-            raise ValueError(f"unknown method {self.method!r}; available: {', '.join(BATCH_SELECTORS)}")
+        if self.method not in list_batch_methods():
+            raise ValueError(f"unknown method {self.method!r}; available: {', '.join(list_batch_methods())}")
         if self.coarse is not None and self.coarse not in COARSE_STAGES:
-            raise ValueError(f"coarse must be one of {COARSE_STAGES} or None, got {self.coarse!r}")
+            raise ValueError(f"coarse must be one of {tuple(COARSE_STAGES)} or None, got {self.coarse!r}")
         if self.calibration < 1 or self.drip_recalibrate_every < 1:
             raise ValueError("calibration and drip_recalibrate_every must be positive")
         if self.stream_budget not in STREAM_BUDGETS:
             raise ValueError(f"stream_budget must be one of {STREAM_BUDGETS}, got {self.stream_budget!r}")
         if self.stream_budget != "all" and self.mode != "pipelined":
             raise ValueError("stream_budget='train_time' needs mode='pipelined' (a budget against a concurrent trainer)")
-
-
-@dataclass
-class OnlineResult:
-    curve: list = field(default_factory=list)  # (round, test accuracy)
-    round_seconds: list = field(default_factory=list)
-    coarse_ms_per_sample: list = field(default_factory=list)
-    fine_ms: list = field(default_factory=list)
-    coverage: list = field(default_factory=list)  # pipelined: share of each round's samples examined
-
-    @property
-    def final_accuracy(self) -> float:
-        return self.curve[-1][1] if self.curve else float("nan")
 
 
 class Stream:
@@ -128,13 +115,6 @@ class Stream:
         return idx
 
 
-def make_selector(cfg: OnlineConfig, model: nn.Module, feature_layer: str | None = None):
-    """The round's selector for ``cfg.method`` (a registered batch selector)."""
-    return create_selector(cfg.method, model=model, batch=cfg.batch, buffer=cfg.buffer, coarse=cfg.coarse,
-                           feature_layer=feature_layer, lambda_rep=cfg.lambda_rep, lambda_div=cfg.lambda_div,
-                           class_slots=cfg.class_slots, seed=cfg.seed)
-
-
 def prepare(model: nn.Module, x: torch.Tensor, cfg: OnlineConfig) -> tuple[nn.Module, torch.Tensor]:
     """Channels-last layout for image batches (N, C, H, W) when asked: the same arithmetic,
     about 1.7x faster CPU convolutions and pooling here."""
@@ -156,7 +136,7 @@ def run_online(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_test: torch
     trainer = Trainer(model, cfg)
     result = OnlineResult()
     if cfg.mode == "pipelined":
-        from edgesieve.titan.pipeline import run_pipelined
+        from edgesieve.experiments.pipeline import run_pipelined
 
         run_pipelined(model, x, y, stream, trainer, cfg, result, lambda t: _maybe_evaluate(model, t, cfg, result, x_test, y_test),
                       feature_layer=feature_layer)
@@ -178,19 +158,6 @@ def run_online(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_test: torch
         result.round_seconds.append(time.perf_counter() - start)
         _maybe_evaluate(model, t, cfg, result, x_test, y_test)
     return result
-
-
-def select_round(selector, x, y, idx, t: int, cfg: OnlineConfig, result: OnlineResult, cal: torch.Tensor):
-    """One round's selection: dataset indices of the batch and their weights; records the
-    stage timings. ``cal``: the held-out samples DRIP's windows are refit on."""
-    if selector.coarse_stage_ == "drip" and t > 0 and t % cfg.drip_recalibrate_every == 0:
-        selector.recalibrate_coarse(x[cal], y[cal])
-    d = selector.decide(x[idx], y[idx])
-    kept = torch.nonzero(d.keep).flatten()
-    if selector.coarse_stage_ != "none":
-        result.coarse_ms_per_sample.append(selector.stage_ms_["coarse"] / len(idx))
-    result.fine_ms.append(selector.stage_ms_["fine"])
-    return idx[kept], d.weight[kept]
 
 
 class Trainer:
@@ -219,10 +186,6 @@ def _maybe_evaluate(model, t, cfg, result, x_test, y_test):
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 1000) -> float:
     """Test accuracy in eval mode, in chunks (bounded memory); restores the model's mode."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         correct = sum(int((model(x[i : i + chunk]).argmax(1) == y[i : i + chunk]).sum()) for i in range(0, len(y), chunk))
-    finally:
-        model.train(was_training)
     return correct / len(y)

@@ -1,0 +1,16 @@
+"""RS: a uniform random batch of the round (the reference every method is measured against)."""
+
+import torch
+
+from edgesieve.selectors.batch.base import BatchSelector
+from edgesieve.selectors.batch.picked import unranked
+from edgesieve.selectors.registry import register_selector
+
+
+@register_selector("rs")
+class RandomBatchSelector(BatchSelector):
+    """RS: a uniformly random batch of the round."""
+
+    @staticmethod
+    def pick(logits, features, labels, k, generator=None, inputs=None):
+        return unranked(torch.randperm(labels.numel(), generator=generator)[:k], labels.numel())
