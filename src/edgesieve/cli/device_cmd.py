@@ -25,7 +25,8 @@ def add_parsers(sub) -> None:
     flt.add_argument("--selector", type=Path, help="torch runtime: the selector state JSON (from calibrate/save)")
     flt.add_argument("--input", required=True,
                      help="a folder of files (.npy, .wav, images), an .npy/.npz array file (npz: x and optional "
-                     "labels y), or a data set name (mnist, mnist:train)")
+                     "labels y, as `store export` writes them), or a registered data set name with its split "
+                     "(mnist:test, fashion:test, fsdd:train; `edgesieve data list`)")
     flt.add_argument("--store", type=Path, required=True, help="the SQLite store to create or append to")
     flt.add_argument("--batch-size", type=positive_int, default=64, help="micro-batch size (one transaction each); default 64")
     flt.add_argument("--nonfinite", choices=("skip", "reject"), default="skip",

@@ -62,8 +62,9 @@ def _dispatch(args) -> int:
     elif args.command == "selectors":
         from edgesieve.selectors import list_selectors, selector_class
 
-        for name in list_selectors():  # name and the first line of the class's docstring
-            print(f"{name:<8} {(selector_class(name).__doc__ or '').strip().splitlines()[0]}")
+        for name in list_selectors():  # name and the class's description, whole (up to its first blank line)
+            doc = (selector_class(name).__doc__ or "").strip().split("\n\n")[0]
+            print(f"{name:<8} {' '.join(line.strip() for line in doc.splitlines())}")
     elif args.command == "reproduce":
         reproduce_cmd.run(args)
     else:

@@ -11,8 +11,6 @@ experiment resumes where it stopped and a half-written file is never taken for a
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -25,16 +23,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from edgesieve.data.bundle import DataBundle
-from edgesieve.experiments.results_dir import ResultsDir
+from edgesieve.experiments.results_dir import ResultsDir, identity_hash
 from edgesieve.experiments.training import (
     accuracy_and_macro_f1,
     predict,
     train_classifier,
 )
 from edgesieve.selectors import create_selector, selector_class
-
-ARMS = ("baseline", "all_data", "selector", "random")
-
 
 @dataclass(frozen=True)
 class ProtocolConfig:
@@ -82,7 +77,15 @@ class ProtocolConfig:
         experiment can be extended with more runs."""
         d = self.to_json()
         d.pop("runs")
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return identity_hash(d)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ProtocolConfig":
+        """The config a results folder's config.json records (``to_json`` read back)."""
+        d = dict(d)
+        d["dpws"], d["split"] = tuple(d["dpws"]), tuple(d["split"])
+        d["selector_params"] = tuple(sorted(d.get("selector_params", {}).items()))
+        return cls(**d)
 
 
 # -- splits and noise ---------------------------------------------------------------------------
@@ -274,5 +277,5 @@ def run_protocol(
         records.append(record)
     from edgesieve.experiments.summary import summarize, write_summary
 
-    write_summary(results.path, cfg, summarize(records, cfg), bundle)
+    write_summary(results.path, cfg, summarize(records, cfg), bundle.note)
     return records

@@ -4,6 +4,7 @@ A folder holding another config is refused, never overwritten."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 from pathlib import Path
@@ -13,6 +14,12 @@ import torch
 
 from edgesieve._version import __version__
 from edgesieve.state.files import atomic_write_text
+
+
+def identity_hash(config: dict) -> str:
+    """A short hash of what makes results comparable (the caller leaves out what only extends
+    an experiment, such as the number of runs)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class ResultsDir:

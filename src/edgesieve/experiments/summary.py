@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import math
 
+from edgesieve.experiments.statistics import format_difference, t_interval, verdict
 from edgesieve.state.files import atomic_write_text
+
+__all__ = ["PAPER_TABLE_I", "format_table", "mean_std", "summarize", "verdict", "write_summary"]
 
 #: Table I of the DRIP paper (mean over 20 runs): Baseline / All-Data / DRIP / Random accuracy (%)
 #: and storage savings (%). Different data sets from ours except MNIST; shown for reference.
@@ -28,19 +31,6 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return m, sd
 
 
-def verdict(diffs: list[float]) -> str:
-    """Plain words for a paired difference (selector minus random, in points) over runs."""
-    m, sd = mean_std(diffs)
-    if len(diffs) < 2:
-        return "one run only: no verdict"
-    se = sd / math.sqrt(len(diffs))
-    if m - 2 * se > 0:
-        return "beats random"
-    if m + 2 * se < 0:
-        return "loses to random"
-    return "does not beat random (difference within noise)"
-
-
 def summarize(records: list[dict], cfg) -> dict:
     out = {"runs": len(records), "baseline": {}, "all_data": {}, "by_dpw": {}}
     for arm in ("baseline", "all_data"):
@@ -60,6 +50,7 @@ def summarize(records: list[dict], cfg) -> dict:
         row["noisy_label_share_d3"] = mean_std([100 * e["noisy_label_share_d3"] for e in entries])
         diffs = [100 * (e["selector"]["acc"] - e["random"]["acc"]) for e in entries]
         row["selector_minus_random"] = mean_std(diffs)
+        row["selector_minus_random_ci95"] = list(t_interval(diffs))
         row["selector_wins"] = sum(d > 0 for d in diffs)
         row["verdict"] = verdict(diffs)
         out["by_dpw"][dpw] = row
@@ -70,21 +61,21 @@ def _pm(pair, digits=2) -> str:
     return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
 
 
-def format_table(summary: dict, cfg, bundle=None) -> str:
+def format_table(summary: dict, cfg, note: str = "") -> str:
     name = cfg.selector
     lines = [
         f"**{cfg.dataset}**, {summary['runs']} run(s), test accuracy % (mean ± sample std); "
         f"selector `{name}`; label noise {cfg.label_noise:.0%}"
-        + (f"; {bundle.note}" if bundle is not None and bundle.note else ""),
+        + (f"; {note}" if note else ""),
         "",
-        f"| DPW | Baseline | All-Data | {name} | Random (same size) | {name} − Random | {name} wins | savings % | bytes saved (of D3) | decision ms/point | verdict |",
+        f"| DPW | Baseline | All-Data | {name} | Random (same size) | {name} − Random [95% CI] | {name} wins | savings % | bytes saved (of D3) | decision ms/point | verdict |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for dpw, row in summary["by_dpw"].items():
         lines.append(
             f"| {float(dpw):.0%} | {_pm(summary['baseline']['acc'])} | {_pm(summary['all_data']['acc'])} | "
-            f"{_pm(row['selector']['acc'])} | {_pm(row['random']['acc'])} | {row['selector_minus_random'][0]:+.2f} ± "
-            f"{row['selector_minus_random'][1]:.2f} | {row['selector_wins']}/{summary['runs']} | {_pm(row['savings'], 1)} | "
+            f"{_pm(row['selector']['acc'])} | {_pm(row['random']['acc'])} | "
+            f"{format_difference(row['selector_minus_random'][0], row['selector_minus_random_ci95'])} | {row['selector_wins']}/{summary['runs']} | {_pm(row['savings'], 1)} | "
             f"{row['bytes_saved'][0]:,.0f} of {row['bytes_d3']:,} | {row['decision_ms_per_point'][0]:.3f} | {row['verdict']} |"
         )
     lines.append("")
@@ -95,6 +86,6 @@ def format_table(summary: dict, cfg, bundle=None) -> str:
     return "\n".join(lines)
 
 
-def write_summary(folder, cfg, summary: dict, bundle=None) -> None:
+def write_summary(folder, cfg, summary: dict, note: str = "") -> None:
     atomic_write_text(folder / "summary.json", json.dumps(summary, indent=1))
-    atomic_write_text(folder / "table.md", format_table(summary, cfg, bundle) + "\n")
+    atomic_write_text(folder / "table.md", format_table(summary, cfg, note) + "\n")

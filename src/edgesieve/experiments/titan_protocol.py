@@ -4,7 +4,6 @@ the selector's memory. Resumable: one result file per (method, seed)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, replace
@@ -15,8 +14,9 @@ import torch
 from tqdm.auto import tqdm
 
 from edgesieve.experiments.online import LATE_OPTIONS, OnlineConfig, run_online
-from edgesieve.experiments.results_dir import ResultsDir
-from edgesieve.experiments.summary import mean_std, verdict
+from edgesieve.experiments.results_dir import ResultsDir, identity_hash
+from edgesieve.experiments.statistics import format_difference, t_interval, verdict
+from edgesieve.experiments.summary import mean_std
 from edgesieve.selectors.batch import list_batch_methods
 from edgesieve.state.files import atomic_write_text
 
@@ -48,7 +48,12 @@ class TitanConfig:
         for key, default in LATE_OPTIONS.items():
             if d["online"].get(key) == default:
                 d["online"].pop(key)
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return identity_hash(d)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TitanConfig":
+        """The config a results folder's config.json records (``to_json`` read back)."""
+        return cls(dataset=d["dataset"], methods=tuple(d["methods"]), seeds=d["seeds"], online=OnlineConfig(**d["online"]))
 
 
 def run_titan(bundle, model_factory, cfg: TitanConfig, out, *, progress: bool = True, figures: bool = True) -> dict:
@@ -75,11 +80,17 @@ def run_titan(bundle, model_factory, cfg: TitanConfig, out, *, progress: bool = 
             }
             results.save_run(record)
         records[key] = record
-    summary = summarize_titan(records, cfg)
-    atomic_write_text(results.path / "summary.json", json.dumps(_json_safe(summary), indent=1))
-    atomic_write_text(results.path / "table.md", format_titan_table(summary, cfg) + "\n")
+    summary = write_titan_summary(records, cfg, results.path)
     if figures:
         titan_figures(records, summary, cfg, results.path / "figures")
+    return summary
+
+
+def write_titan_summary(records: dict, cfg: TitanConfig, folder: Path) -> dict:
+    """summary.json and table.md from the runs' records; returns the summary."""
+    summary = summarize_titan(records, cfg)
+    atomic_write_text(folder / "summary.json", json.dumps(_json_safe(summary), indent=1))
+    atomic_write_text(folder / "table.md", format_titan_table(summary, cfg) + "\n")
     return summary
 
 
@@ -145,8 +156,9 @@ def summarize_titan(records: dict, cfg: TitanConfig) -> dict:
         out["methods"][method] = {
             "final_acc": mean_std(finals),
             "minus_rs": mean_std(diffs),
+            "minus_rs_ci95": list(t_interval(diffs)),
             "wins_vs_rs": sum(d > 0 for d in diffs),
-            "verdict": "—" if method == "rs" else verdict(diffs).replace("random", "RS"),
+            "verdict": "—" if method == "rs" else verdict(diffs, "RS"),
             "delay_ms_per_sample": {"coarse": float(np.mean([r["coarse_ms_per_sample"] or 0.0 for r in recs])),
                                     "fine": float(np.mean([r["fine_ms"] or 0.0 for r in recs])) / cfg.online.v},
             "rounds_to_target": rounds,
@@ -166,7 +178,7 @@ def format_titan_table(summary: dict, cfg: TitanConfig) -> str:
         f"**{cfg.dataset}**, {cfg.seeds} seed(s), {cfg.online.rounds} rounds of v={cfg.online.v}, buffer {cfg.online.buffer}, "
         f"batch {cfg.online.batch}, mode {cfg.online.mode}; target = RS's mean final accuracy {100 * summary['target_accuracy']:.2f}%",
         "",
-        "| method | final accuracy % | − RS (paired) | wins | verdict | time-to-accuracy vs RS (rounds) | (wall-clock) | "
+        "| method | final accuracy % | − RS (paired) [95% CI] | wins | verdict | time-to-accuracy vs RS (rounds) | (wall-clock) | "
         "seeds reaching target | round ms | selection ms per sample (coarse + fine) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -174,7 +186,7 @@ def format_titan_table(summary: dict, cfg: TitanConfig) -> str:
         tta = "not reached" if not math.isfinite(m["tta_rounds_vs_rs"]) else f"{m['tta_rounds_vs_rs']:.2f}x"
         ttas = "not reached" if not math.isfinite(m["tta_seconds_vs_rs"]) else f"{m['tta_seconds_vs_rs']:.2f}x"
         d = m["delay_ms_per_sample"]
-        diff = "—" if name == "rs" else f"{m['minus_rs'][0]:+.2f} ± {m['minus_rs'][1]:.2f}"
+        diff = "—" if name == "rs" else format_difference(m["minus_rs"][0], m["minus_rs_ci95"])
         wins = "—" if name == "rs" else f"{m['wins_vs_rs']}/{cfg.seeds}"
         lines.append(f"| {name} | {m['final_acc'][0]:.2f} ± {m['final_acc'][1]:.2f} | {diff} | {wins} | {m['verdict']} | {tta} | {ttas} | "
                      f"{m['seeds_reaching_target']}/{cfg.seeds} | {m['round_ms'][0]:.1f} | {d['coarse'] + d['fine']:.3f} ({d['coarse']:.3f} + {d['fine']:.3f}) |")

@@ -1,0 +1,52 @@
+"""Paired comparisons against the reference method (random selection), as every table reports
+them: the mean paired difference with its Student-t 95% interval, and a verdict that calls a
+difference real only when the interval excludes 0 (SPEC section 5)."""
+
+from __future__ import annotations
+
+import math
+
+from scipy import stats
+
+LEVEL = 0.95
+
+
+def t_interval(diffs: list[float], level: float = LEVEL) -> tuple[float, float]:
+    """Student-t interval of the mean of paired differences (n - 1 degrees of freedom);
+    (nan, nan) with fewer than 2 values.
+
+    >>> low, high = t_interval([1.0, 2.0, 3.0])   # mean 2, se 1/sqrt(3), t(0.975, 2) = 4.303
+    >>> round(low, 3), round(high, 3)
+    (-0.484, 4.484)
+    """
+    n = len(diffs)
+    if n < 2:
+        return math.nan, math.nan
+    mean = sum(diffs) / n
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def verdict(diffs: list[float], reference: str = "random", level: float = LEVEL) -> str:
+    """Plain words for a paired difference (method minus ``reference``) over seeds.
+
+    >>> verdict([1.0, 1.2, 0.9, 1.1]), verdict([1.0, -1.0, 0.5], "RS")
+    ('beats random', 'does not beat RS (difference within noise)')
+    """
+    if len(diffs) < 2:
+        return "one run only: no verdict"
+    low, high = t_interval(diffs, level)
+    if low > 0:
+        return f"beats {reference}"
+    if high < 0:
+        return f"loses to {reference}"
+    return f"does not beat {reference} (difference within noise)"
+
+
+def format_difference(mean: float, interval) -> str:
+    """'+0.11 [-0.34, +0.56]': the mean paired difference and its 95% interval, in points."""
+    low, high = interval
+    if low is None or math.isnan(low):
+        return f"{mean:+.2f}"
+    return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]"
