@@ -14,6 +14,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def save_figure(fig, out: Path, dpi: int = 110) -> Path:
+    """Lay out, write as PNG and release a figure (matplotlib keeps every open figure alive)."""
+    fig.tight_layout()
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
 def score_histograms(calibration_npz: Path, state_json: Path, classes, out: Path) -> Path:
     """One panel per class: calibration DRIP scores by predicted class, window shaded."""
     data = np.load(calibration_npz)
@@ -39,10 +47,7 @@ def score_histograms(calibration_npz: Path, state_json: Path, classes, out: Path
         ax.set_title(f"{classes[c]} (n={scores.size})", fontsize=9)
         ax.tick_params(labelsize=7)
     fig.suptitle("DRIP scores on the calibration set (D2) by predicted class; shaded: [L_lower, L_upper]", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def accuracy_versus(xs, series: dict[str, tuple[list, list]], xlabel: str, title: str, out: Path) -> Path:
@@ -55,10 +60,7 @@ def accuracy_versus(xs, series: dict[str, tuple[list, list]], xlabel: str, title
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def gradcam_overlays(x: np.ndarray, heatmaps: np.ndarray, keep: np.ndarray, predicted: np.ndarray, classes, out: Path,
@@ -84,10 +86,7 @@ def gradcam_overlays(x: np.ndarray, heatmaps: np.ndarray, keep: np.ndarray, pred
                     ax.set_title("retained" if side == 0 else "discarded", fontsize=9, loc="left")
             axes[r, 0].set_ylabel(str(classes[c]), fontsize=9)
     fig.suptitle("Grad-CAM of D3 samples: retained (left) and discarded (right), by predicted class", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def _overlay(ax, sample: np.ndarray, heat: np.ndarray) -> None:

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from edgesieve.experiments.figures import save_figure  # noqa: E402
+
 
 def accuracy_versus_round(curves: dict[str, list], target: float, title: str, out: Path) -> Path:
     """``curves``: method -> list over seeds of [(round, accuracy), ...]; mean with a +-1 std band."""
@@ -27,10 +29,7 @@ def accuracy_versus_round(curves: dict[str, list], target: float, title: str, ou
     ax.set_ylabel("test accuracy %")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=120)
 
 
 def delay_per_method(delays: dict[str, tuple[float, float]], title: str, out: Path) -> Path:
@@ -44,10 +43,7 @@ def delay_per_method(delays: dict[str, tuple[float, float]], title: str, out: Pa
     ax.set_ylabel("selection time per streaming sample (ms)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=120)
 
 
 def memory_per_stage(rise_mb: dict[str, float], title: str, out: Path) -> Path:
@@ -57,7 +53,4 @@ def memory_per_stage(rise_mb: dict[str, float], title: str, out: Path) -> Path:
     ax.set_ylabel("peak memory rise (MiB)")
     ax.set_title(title, fontsize=10)
     ax.tick_params(axis="x", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=120)

@@ -1,7 +1,6 @@
 """Titan (Gong et al., KDD 2025; SPEC section 2): the coarse filter fills a small buffer, C-IS
 picks the batch from it."""
 
-
 from edgesieve.selectors.batch.base import BatchSelector
 from edgesieve.selectors.batch.picked import Picked
 from edgesieve.selectors.registry import register_selector
@@ -13,6 +12,7 @@ class TitanSelector(BatchSelector):
     """Titan: the coarse filter fills a buffer; C-IS (class budgets from |S_y| sqrt(V[grad] -
     V[||grad||]), sampling by last-layer gradient norm) picks the batch.
 
+    >>> import torch
     >>> from edgesieve.models import MnistCNN
     >>> torch.manual_seed(0) and None
     >>> model = MnistCNN()
