@@ -33,8 +33,16 @@ def test_registries_know_every_built_in():
 def test_a_new_data_set_is_one_registration(tmp_path):
     import numpy as np
 
-    from edgesieve.data import DataBundle, DatasetSpec, TrainingRecipe, dataset_spec, list_datasets, load_dataset, register_dataset
-    from edgesieve.data import registry
+    from edgesieve.data import (
+        DataBundle,
+        DatasetSpec,
+        TrainingRecipe,
+        dataset_spec,
+        list_datasets,
+        load_dataset,
+        register_dataset,
+        registry,
+    )
 
     def load(root=None):
         return DataBundle.from_arrays("tiny", np.zeros((10, 1, 8), np.float32), np.arange(10) % 2)

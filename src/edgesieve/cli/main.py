@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgesieve.cli import device_cmd, reproduce_cmd
+from edgesieve.cli import device_cmd, grid_cmd, reproduce_cmd
 from edgesieve.errors import DatasetNotFoundError
 
 
@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub.add_parser("list", help="the registered data sets: modality, default model, sessions, description")
     sub.add_parser("selectors", help="list the registered selectors")
     reproduce_cmd.add_parsers(sub)
+    grid_cmd.add_parsers(sub)
     device_cmd.add_parsers(sub)
+    sub.add_parser("streams", help="list the stream scenarios")
     return parser
 
 
@@ -67,6 +69,15 @@ def _dispatch(args) -> int:
             print(f"{name:<8} {' '.join(line.strip() for line in doc.splitlines())}")
     elif args.command == "reproduce":
         reproduce_cmd.run(args)
+    elif args.command == "grid":
+        return grid_cmd.run(args)
+    elif args.command == "streams":
+        from edgesieve.streams import list_streams, parse_stream
+
+        for name in list_streams():
+            scenario, _ = parse_stream(name)
+            params = ", ".join(scenario.parameters) or "no parameters"
+            print(f"{name:<14} ({params}; protocols: {', '.join(scenario.protocol_support)}) {scenario.description}")
     else:
         device_cmd.run(args)
     return 0

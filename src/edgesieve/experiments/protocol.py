@@ -31,6 +31,7 @@ from edgesieve.experiments.training import (
 )
 from edgesieve.selectors import create_selector, selector_class
 
+
 @dataclass(frozen=True)
 class ProtocolConfig:
     """Everything that determines the results (saved as config.json next to them)."""

@@ -1,0 +1,106 @@
+"""Running one task of a grid (in a Ray worker, or in-process): load the data set once per
+process, run the protocol, return the records of the task's cells. Pure computation: the
+driver writes the files, so workers on other machines need no shared folder."""
+
+from __future__ import annotations
+
+import math
+import platform
+import resource
+import sys
+import time
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from edgesieve._version import __version__
+from edgesieve.data.registry import dataset_spec, load_dataset
+from edgesieve.experiments.grid.spec import Task
+from edgesieve.experiments.online import run_online
+from edgesieve.experiments.protocol import RunContext, run_once
+from edgesieve.models.registry import model_factory
+
+
+@lru_cache(maxsize=2)
+def _bundle(dataset: str):
+    return load_dataset(dataset)  # Ray reuses worker processes: a data set is read once per worker
+
+
+def versions() -> dict:
+    import scipy
+
+    return {"edgesieve": __version__, "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def run_task(task: Task, threads: int = 1) -> list[dict]:
+    """The records of every cell of ``task`` (same order as ``task.cells``)."""
+    torch.set_num_threads(threads)  # a reused worker keeps the count of its first task otherwise
+    start = time.perf_counter()
+    metrics = _titan(task) if task.grid.protocol == "titan" else _drip(task)
+    wall = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024 ** 2)
+    return [{
+        "cell": cell.name, "protocol": cell.protocol, "dataset": cell.dataset, "stream": cell.stream,
+        "method": cell.method, "seed": cell.seed, "config": task.grid.cell_config(cell),
+        "config_hash": task.grid.config_hash(cell), "versions": versions(), "metrics": metrics[cell.method],
+        "wall_time_s": wall / len(task.cells), "task_wall_time_s": wall, "task_cells": len(task.cells),
+        "peak_rss_mb": peak_mb, "threads": threads,
+    } for cell in task.cells]
+
+
+def _titan(task: Task) -> dict:
+    (method,) = task.methods
+    bundle = _bundle(task.dataset)
+    cfg = task.grid.titan_config(task.dataset, method, task.seed)
+    torch.manual_seed(task.seed)  # the same initial model for every method of a seed
+    model = model_factory(dataset_spec(task.dataset).model)()
+    res = run_online(model, torch.from_numpy(bundle.x), torch.from_numpy(bundle.y), torch.from_numpy(bundle.x_test),
+                     torch.from_numpy(bundle.y_test), bundle.n_classes, cfg)
+    return {method: online_metrics(res.curve, res.round_seconds, res.coarse_ms_per_sample, res.fine_ms)}
+
+
+def online_metrics(curve, round_seconds, coarse_ms, fine_ms) -> dict:
+    """Metrics of one online run that survive SGD noise, plus the single end point.
+
+    ``last20_accuracy``: mean test accuracy over the last 20% of evaluations (at least one);
+    ``auc``: area under the accuracy curve over the evaluated rounds, divided by their span
+    (the mean accuracy along training); ``curve`` and cumulative seconds at each evaluation
+    let the report compute time-to-accuracy against RS.
+    """
+    rounds = np.array([r for r, _ in curve], dtype=float)
+    acc = np.array([a for _, a in curve], dtype=float)
+    tail = max(1, math.ceil(0.2 * len(acc)))
+    auc = float(np.trapezoid(acc, rounds) / (rounds[-1] - rounds[0])) if len(acc) > 1 else float(acc[-1])
+    cumulative = np.cumsum(round_seconds)
+    return {
+        "final_accuracy": float(acc[-1]), "last20_accuracy": float(acc[-tail:].mean()), "auc": auc,
+        "curve": [[int(r), float(a)] for r, a in curve],
+        "seconds_at_eval": [float(cumulative[int(r) - 1]) for r in rounds],
+        "round_ms_mean": 1000 * float(np.mean(round_seconds)),
+        "coarse_ms_per_sample": float(np.median(coarse_ms)) if coarse_ms else None,
+        "fine_ms": float(np.median(fine_ms)) if fine_ms else None,
+    }
+
+
+def _drip(task: Task) -> dict:
+    bundle = _bundle(task.dataset)
+    cfg = task.grid.drip_config(task.dataset)
+    ctx = RunContext(bundle, model_factory(dataset_spec(task.dataset).model), cfg, progress=False)
+    record = run_once(ctx, task.seed)  # cfg.seed is 0: run index = seed, as `reproduce drip` numbers its runs
+    entry = next(iter(record["by_dpw"].values()))
+    kept = {k: entry[k] for k in ("retained", "retention", "savings", "bytes_saved", "noisy_label_share_kept")}
+    out = {
+        "baseline": _arm(record["baseline"]),
+        "all_data": _arm(record["all_data"]),
+        task.grid.selector: {**_arm(entry["selector"]), **kept, "decision_ms_per_point": entry["decision_ms_per_point"]},
+        "random": {**_arm(entry["random"]), "retained": entry["retained"], "savings": entry["savings"]},
+    }
+    for m in out.values():
+        m["sizes"] = record["sizes"]
+    return out
+
+
+def _arm(result: dict) -> dict:
+    return {"test_accuracy": result["acc"], "macro_f1": result["f1"]}

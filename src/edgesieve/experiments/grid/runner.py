@@ -1,0 +1,170 @@
+"""``edgesieve grid run``: every missing cell of a grid as a Ray task.
+
+Local by default (an embedded Ray instance: ``ray.init(address="local", num_cpus=N)``, nothing to
+start by hand); ``address="auto"`` or ``"HOST:PORT"`` joins an existing cluster. Cells whose
+JSON exists are skipped; each finished task's cells are written by the driver atomically
+(temporary file, then rename), so a crash or Ctrl-C loses at most the tasks in flight and a
+partial JSON is never visible. A task that raises leaves ``<cell>.error.json`` (the traceback)
+for each of its cells and does not stop the grid; a rerun retries only what is missing or failed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgesieve.experiments.grid.spec import Cell, Grid, GridError, Task
+from edgesieve.state.files import atomic_write_text
+
+INSTALL_HINT = 'grid runs need Ray: pip install "edgesieve[grid]" (ray==2.60.0)'
+
+
+@dataclass
+class GridOutcome:
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list = field(default_factory=list)  # cell names
+    seconds: float = 0.0
+
+    def format(self) -> str:
+        line = f"grid: {self.done} done, {self.skipped} skipped (already there), {self.failed} failed, {self.seconds:.1f} s"
+        if self.failures:
+            line += "\nfailed cells (tracebacks in their .error.json): " + ", ".join(self.failures[:10])
+            line += f" (+{len(self.failures) - 10} more)" if len(self.failures) > 10 else ""
+        return line
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise GridError(INSTALL_HINT) from None
+    return ray
+
+
+def cell_done(cell: Cell, out: Path, grid: Grid) -> bool:
+    """True if the cell's JSON is there and was computed with the grid's config; a cell of
+    another config is an error (nothing is overwritten)."""
+    path = cell.path(out)
+    if not path.exists():
+        return False
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False  # unreadable: computed again (the write is atomic, so this is damage, not a crash)
+    if saved.get("config_hash") != grid.config_hash(cell):
+        raise GridError(f"{path} was computed with another config ({saved.get('config')}); nothing was "
+                        "overwritten. Choose another --out, or delete that cell to recompute it")
+    return True
+
+
+def pending_tasks(grid: Grid, out: Path) -> tuple[list[Task], int]:
+    """The tasks with at least one missing cell, and how many cells are already done."""
+    todo, skipped = [], 0
+    for task in grid.tasks():
+        done = [cell_done(c, out, grid) for c in task.cells]
+        skipped += sum(done)
+        if not all(done):
+            todo.append(task)
+    return todo, skipped
+
+
+def _execute(task: Task, threads: int) -> list[dict]:
+    from edgesieve.experiments.grid.cells import run_task
+
+    return run_task(task, threads)
+
+
+def start_ray(ray, num_cpus: int | None, address: str | None) -> None:
+    if address is None:
+        # on the loopback interface: an embedded instance is this machine's alone
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="ERROR",
+                 log_to_driver=False, _node_ip_address="127.0.0.1")
+        return
+    _probe(address)  # ray.init waits minutes for a GCS that is not there; a refused connection is instant
+    try:
+        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise GridError(f"no Ray cluster reachable at --address {address}: {str(err).splitlines()[0]}") from None
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, with one line, when nothing listens at the cluster's address."""
+    import socket
+
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        resolved = canonicalize_bootstrap_address(address) if address == "auto" else address
+    except (ConnectionError, ValueError) as err:
+        resolved, why = None, str(err).splitlines()[0]
+    else:
+        why = "no running cluster found (start one with `ray start --head`)"
+    if resolved is None:
+        raise GridError(f"no Ray cluster reachable at --address {address}: {why}")
+    host, _, port = resolved.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as err:
+        raise GridError(f"no Ray cluster reachable at --address {address} ({resolved}): {err}") from None
+
+
+def run_grid(grid: Grid, out: str | Path, *, num_cpus: int | None = None, address: str | None = None,
+             progress: bool | None = None) -> GridOutcome:
+    """Run every missing cell of ``grid`` into ``out``; see the module's docstring."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    start = time.perf_counter()
+    todo, skipped = pending_tasks(grid, out)
+    outcome = GridOutcome(skipped=skipped)
+    if not todo:
+        outcome.seconds = time.perf_counter() - start
+        return outcome
+    if num_cpus is not None and num_cpus < 1:
+        raise GridError(f"--num-cpus must be positive, got {num_cpus}")
+    ray = import_ray()
+    start_ray(ray, num_cpus, address)
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=1)(_execute)  # a worker that dies is retried once
+        pending = {remote.remote(task, 1): task for task in todo}
+        total = sum(len(t.cells) for t in todo)
+        with tqdm(total=total, desc=f"grid {grid.protocol}", unit="cell", disable=None if progress is None else not progress) as bar:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    task = pending.pop(ref)
+                    _collect(ray, ref, task, out, grid, outcome)
+                    bar.update(len(task.cells))
+    finally:
+        ray.shutdown()
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _collect(ray, ref, task: Task, out: Path, grid: Grid, outcome: GridOutcome) -> None:
+    try:
+        records = ray.get(ref)
+    except Exception as err:  # noqa: BLE001 - a failed cell is recorded, the grid goes on
+        cause = getattr(err, "cause", None) or err
+        text = "".join(traceback.format_exception(cause)) if isinstance(cause, BaseException) else str(err)
+        for cell in task.cells:
+            if cell_done(cell, out, grid):
+                continue
+            atomic_write_text(cell.error_path(out), json.dumps(
+                {"cell": cell.name, "error": f"{type(cause).__name__}: {cause}", "traceback": text,
+                 "config": grid.cell_config(cell)}, indent=1))
+            outcome.failed += 1
+            outcome.failures.append(cell.name)
+        return
+    for cell, record in zip(task.cells, records):
+        if cell_done(cell, out, grid):
+            continue  # a task rerun for a sibling cell never rewrites a finished one
+        atomic_write_text(cell.path(out), json.dumps(record, indent=1, allow_nan=False))
+        cell.error_path(out).unlink(missing_ok=True)
+        outcome.done += 1

@@ -1,0 +1,204 @@
+"""Experiment grids on Ray at a tiny size: cells complete on the embedded instance, rerunning
+skips them untouched, a killed driver loses only what was in flight, failing cells leave error
+records, the report equals an independent computation, a two-node cluster is joined by
+--address, and bad grids are refused with one line and nothing written."""
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from edgesieve.cli.main import main
+from edgesieve.errors import DatasetNotFoundError
+
+ray = pytest.importorskip("ray")
+psutil = pytest.importorskip("psutil")
+
+TINY = ["--protocol", "titan", "--datasets", "har", "--methods", "titan,rs", "--set", "rounds=4", "--set", "v=20",
+        "--set", "eval_every=2", "--set", "calibration=20", "--no-progress"]
+
+
+def har_available():
+    from edgesieve.data import load_dataset
+
+    try:
+        load_dataset("har")
+    except DatasetNotFoundError:
+        return False
+    return True
+
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not har_available(), reason="HAR not fetched")]
+
+
+def ray_processes():
+    return [p for p in psutil.process_iter(["name", "cmdline"])
+            if any(k in " ".join(p.info["cmdline"] or []) for k in ("raylet", "gcs_server", "ray::", "default_worker.py"))]
+
+
+def core_ray(p):
+    cmd = " ".join(p.info["cmdline"] or [])
+    return "raylet" in cmd or "gcs_server" in cmd or "default_worker.py" in cmd
+
+
+def cell_files(out):
+    return sorted(p for p in Path(out).rglob("seed_*.json") if not p.name.endswith(".error.json"))
+
+
+@pytest.fixture(scope="module")
+def grid_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grid") / "cells"
+    assert main(["grid", "run", *TINY, "--seeds", "4", "--out", str(out), "--num-cpus", "2"]) == 0
+    return out
+
+
+def test_a_grid_of_eight_cells_completes_and_a_rerun_skips_them_untouched(grid_out, capsys):
+    files = cell_files(grid_out)
+    assert len(files) == 8
+    cell = json.loads(files[0].read_text())
+    assert set(cell) >= {"config", "versions", "metrics", "wall_time_s", "peak_rss_mb", "config_hash"}
+    assert set(cell["metrics"]) >= {"final_accuracy", "last20_accuracy", "auc", "curve"}
+    before = {p: p.stat().st_mtime_ns for p in files}
+    capsys.readouterr()
+    assert main(["grid", "run", *TINY, "--seeds", "4", "--out", str(grid_out)]) == 0
+    assert "0 done, 8 skipped" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in cell_files(grid_out)} == before
+    assert not ray_processes()
+
+
+def test_report_json_equals_an_independent_computation(grid_out, capsys):
+    capsys.readouterr()
+    assert main(["grid", "report", str(grid_out), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    cells = [json.loads(p.read_text()) for p in cell_files(grid_out)]
+    by = {(c["method"], c["seed"]): c["metrics"] for c in cells}
+    for metric in ("last20_accuracy", "auc", "final_accuracy"):
+        diffs = [100 * (by["titan", s][metric] - by["rs", s][metric]) for s in range(4)]
+        mean = sum(diffs) / 4
+        sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 3)
+        half = stats.t.ppf(0.975, 3) * sd / 2
+        row = next(r for r in records if r["method"] == "titan" and r["metric"] == metric)
+        assert row["n"] == 4 and row["reference"] == "rs" and row["protocol"] == "titan" and row["stream"] == "iid"
+        assert row["diff_mean"] == pytest.approx(mean, abs=1e-9)
+        if sd > 0:
+            assert row["ci_low"] == pytest.approx(mean - half, abs=1e-9) and row["ci_high"] == pytest.approx(mean + half, abs=1e-9)
+        values = [100 * by["titan", s][metric] for s in range(4)]
+        assert row["mean"] == pytest.approx(sum(values) / 4, abs=1e-9)
+        rs_row = next(r for r in records if r["method"] == "rs" and r["metric"] == metric)
+        assert rs_row["diff_mean"] is None and rs_row["verdict"] == "reference"
+    assert (grid_out / "report.md").exists() and (grid_out / "report.png").exists()
+
+
+def test_sigkill_of_the_driver_then_rerun_loses_nothing_finished(tmp_path):
+    out = tmp_path / "cells"
+    argv = [sys.executable, "-m", "edgesieve", "grid", "run", *TINY, "--seeds", "5", "--out", str(out), "--num-cpus", "1"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and len(cell_files(out)) < 2 and proc.poll() is None:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the grid finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(core_ray(p) for p in ray_processes()):
+        time.sleep(0.5)
+    assert not [p for p in ray_processes() if core_ray(p)], "raylet or GCS outlived the killed driver"
+    # Ray's two agent processes notice the raylet's death and exit on their own within ~2 minutes
+    # (they first try to flush logs to the dead GCS); the test does not wait for that
+    for p in ray_processes():
+        p.kill()
+    psutil.wait_procs(ray_processes(), timeout=10)
+    finished = {p: p.stat().st_mtime_ns for p in cell_files(out)}
+    assert finished and all(json.loads(p.read_text())["metrics"] for p in finished)  # never a partial JSON
+    assert main(["grid", "run", *TINY, "--seeds", "5", "--out", str(out), "--num-cpus", "2"]) == 0
+    files = cell_files(out)
+    assert len(files) == 10 and len({p.name for p in files if p.parent.name == "rs"}) == 5
+    assert all(finished[p] == p.stat().st_mtime_ns for p in finished)  # completed cells were not re-run
+    assert not ray_processes()
+
+
+def test_a_failing_cell_leaves_an_error_record_and_a_rerun_after_the_fix_completes(tmp_path, monkeypatch, capsys):
+    from edgesieve.data import data_home
+
+    real, home = data_home(), tmp_path / "data"
+    shutil.copytree(real / "har", home / "har")  # fsdd is missing from this data home
+    monkeypatch.setenv("EDGESIEVE_DATA", str(home))
+    out = tmp_path / "cells"
+    argv = ["grid", "run", *TINY, "--datasets", "har,fsdd", "--seeds", "1", "--set", "repeat_stream=true",
+            "--out", str(out), "--num-cpus", "2"]
+    capsys.readouterr()
+    assert main(argv) == 1
+    text = capsys.readouterr().out
+    assert "2 done, 0 skipped (already there), 2 failed" in text
+    errors = sorted(out.rglob("*.error.json"))
+    assert len(errors) == 2 and all("fsdd" in str(p) for p in errors)
+    assert "DatasetNotFoundError" in json.loads(errors[0].read_text())["error"]
+    shutil.copytree(real / "fsdd", home / "fsdd")  # the fix
+    assert main(argv) == 0
+    assert "2 done, 2 skipped" in capsys.readouterr().out
+    assert not list(out.rglob("*.error.json")) and len(cell_files(out)) == 4
+
+
+def test_a_two_node_cluster_runs_a_grid_through_address(tmp_path, capsys):
+    ray_cli = Path(sys.executable).with_name("ray")
+    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    port = "6391"
+    started = []
+    try:
+        for cmd in ([str(ray_cli), "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+                     "--disable-usage-stats", "--node-ip-address=127.0.0.1"],
+                    [str(ray_cli), "start", f"--address=127.0.0.1:{port}", "--num-cpus=1", "--disable-usage-stats",
+                     "--node-ip-address=127.0.0.1"]):
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr[-2000:]
+            started.append(cmd)
+        code = subprocess.run([sys.executable, "-m", "edgesieve", "grid", "run", *TINY, "--seeds", "2",
+                               "--out", str(tmp_path / "cells"), "--address", f"127.0.0.1:{port}"],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert code.returncode == 0, code.stderr[-3000:]
+        assert "4 done" in code.stdout and len(cell_files(tmp_path / "cells")) == 4
+    finally:
+        subprocess.run([str(ray_cli), "stop", "--force"], env=env, capture_output=True, timeout=120)
+    deadline = time.monotonic() + 30
+    while ray_processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not ray_processes()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--protocol", "oracle", "--datasets", "har", "--methods", "rs", "--seeds", "1"], "unknown protocol 'oracle'; available: drip, titan"),
+    (["--protocol", "titan", "--datasets", "cifar", "--methods", "rs", "--seeds", "1"], "unknown data set 'cifar'"),
+    (["--protocol", "titan", "--datasets", "har", "--streams", "drifty", "--methods", "rs", "--seeds", "1"],
+     "unknown stream scenario 'drifty'"),
+    (["--protocol", "titan", "--datasets", "har", "--methods", "rs,oracle", "--seeds", "1"], "unknown methods ['oracle']"),
+    (["--protocol", "titan", "--datasets", "", "--methods", "rs", "--seeds", "1"], "the grid has no datasets"),
+    (["--protocol", "titan", "--datasets", "har", "--methods", "rs", "--seeds", "1", "--set", "roundz=3"],
+     "unknown [config] keys ['roundz']"),
+    (["--protocol", "titan", "--datasets", "har", "--methods", "rs", "--seeds", "1", "--address", "127.0.0.1:1"],
+     "no Ray cluster reachable at --address 127.0.0.1:1"),
+])
+def test_bad_grids_are_one_clear_line_and_write_nothing(argv, message, tmp_path, capsys):
+    out = tmp_path / "cells"
+    assert main(["grid", "run", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_an_unreadable_grid_file_is_refused(tmp_path, capsys):
+    bad = tmp_path / "grid.toml"
+    bad.write_text("protocol = titan\n[config\n")
+    assert main(["grid", "run", str(bad), "--out", str(tmp_path / "cells")]) == 2
+    assert "is not readable TOML" in capsys.readouterr().err and not (tmp_path / "cells").exists()
