@@ -4,6 +4,6 @@
 # report's location. Extra arguments go to `edgesieve reproduce drip`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh full,grid
 .venv/bin/edgesieve data fetch mnist
 .venv/bin/edgesieve reproduce drip --dataset mnist --runs 3 --pool 10000 --epochs 5 --out runs/quick-mnist "$@"

@@ -202,3 +202,22 @@ def test_an_unreadable_grid_file_is_refused(tmp_path, capsys):
     bad.write_text("protocol = titan\n[config\n")
     assert main(["grid", "run", str(bad), "--out", str(tmp_path / "cells")]) == 2
     assert "is not readable TOML" in capsys.readouterr().err and not (tmp_path / "cells").exists()
+
+
+def test_the_storage_protocol_writes_every_arm_of_a_seed_from_one_task(tmp_path, capsys):
+    out = tmp_path / "cells"
+    argv = ["grid", "run", "--protocol", "drip", "--datasets", "har", "--methods", "drip,random,baseline,all_data",
+            "--seeds", "2", "--set", "pool=400", "--set", "epochs=1", "--out", str(out), "--num-cpus", "2", "--no-progress"]
+    assert main(argv) == 0
+    files = cell_files(out)
+    assert len(files) == 8 and {p.parent.name for p in files} == {"drip", "random", "baseline", "all_data"}
+    drip = json.loads((out / "drip" / "har" / "iid" / "drip" / "seed_001.json").read_text())
+    rnd = json.loads((out / "drip" / "har" / "iid" / "random" / "seed_001.json").read_text())
+    assert drip["metrics"]["retained"] == rnd["metrics"]["retained"] and drip["task_cells"] == 4
+    assert 0 <= drip["metrics"]["test_accuracy"] <= 1
+    capsys.readouterr()
+    assert main(["grid", "report", str(out), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    row = next(r for r in records if r["method"] == "drip")
+    assert row["reference"] == "random" and row["metric"] == "test_accuracy" and row["n"] == 2
+    assert main(["grid", "run", *argv[2:7], "drip,rs", *argv[8:]]) == 2  # a batch method is no storage policy
