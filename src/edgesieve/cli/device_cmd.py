@@ -115,10 +115,30 @@ def _filter(args) -> None:
     if args.max_samples or args.max_bytes or args.policy != "reject":
         capacity = Capacity(max_samples=args.max_samples, max_bytes=args.max_bytes, policy=args.policy)
     source = open_source(args.input, filt.sample_shape)
-    with RetainedStore(args.store, capacity=capacity) as store:
-        summary = run_filter(filt, source, store, batch_size=args.batch_size, nonfinite=args.nonfinite,
-                             limit=args.limit, progress=not args.no_progress)
+    created = not (args.store.exists() and args.store.stat().st_size > 0)
+    try:
+        with RetainedStore(args.store, capacity=capacity) as store:
+            summary = run_filter(filt, source, store, batch_size=args.batch_size, nonfinite=args.nonfinite,
+                                 limit=args.limit, progress=not args.no_progress)
+    except Exception:
+        if created:
+            _remove_if_empty(args.store)  # bad input on the first batch: leave no empty store behind
+        raise
     print(summary.format())
+
+
+def _remove_if_empty(path: Path) -> None:
+    """Delete a store this run created if nothing was committed to it (its -wal/-shm too)."""
+    from edgesieve.store import RetainedStore, StoreError
+
+    try:
+        with RetainedStore(path, readonly=True) as store:
+            if store.count() or store.info()["sources"]:
+                return
+    except StoreError:
+        return
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _store(args) -> None:

@@ -90,20 +90,22 @@ class FilterSummary:
 
 
 class _Progress:
-    """A one-line progress report on stderr, throttled; silent when disabled."""
+    """A live one-line progress report on a terminal (rewritten in place, 4 times a second); into
+    a log or pipe, one plain line every ``log_every_s`` seconds instead; silent when disabled."""
 
-    def __init__(self, enabled: bool, total: int | None):
-        self.enabled, self.total, self.last = enabled, total, 0.0
+    def __init__(self, enabled: bool, total: int | None, log_every_s: float = 30.0):
+        self.enabled, self.total, self.last = enabled, total, time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.interval = 0.25 if self.tty else log_every_s
 
     def update(self, done: int, seen: int, kept: int, force: bool = False) -> None:
         now = time.monotonic()
-        if not self.enabled or (not force and now - self.last < 0.25):
+        if not self.enabled or (not force and now - self.last < self.interval):
             return
         self.last = now
         total = f"/{self.total}" if self.total else ""
-        sys.stderr.write(f"\rfilter: {done}{total} arrivals, keep-rate {kept / max(1, seen):.1%}   ")
-        if force:
-            sys.stderr.write("\n")
+        line = f"filter: {done}{total} arrivals, keep-rate {kept / max(1, seen):.1%}"
+        sys.stderr.write(f"\r{line}   " + ("\n" if force else "") if self.tty else line + "\n")
         sys.stderr.flush()
 
 
@@ -140,7 +142,8 @@ def run_filter(
         finite = np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
         if not finite.all() and nonfinite == "reject":
             bad = arrivals[~finite][:5].tolist()
-            raise ValueError(f"samples at arrival indices {bad} hold NaN or Inf; use nonfinite='skip' to count and drop them")
+            raise ValueError(f"samples at arrival indices {bad} hold NaN or Inf; to count and drop them instead, "
+                             "run with --nonfinite skip (nonfinite='skip' in Python)")
         n_skipped = int((~finite).sum())
         arrivals, x, labels = arrivals[finite], x[finite], labels[finite]
         batch, tally_classes, tally_keep = None, np.zeros(0, np.int64), np.zeros(0, bool)

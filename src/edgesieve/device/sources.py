@@ -53,11 +53,23 @@ class FolderSource:
             yield np.arange(i, i + len(chunk)), x, np.full(len(chunk), -1, dtype=np.int64)
 
 
+def load_numeric(path: Path, **kwargs):
+    """``np.load`` that never unpickles: a file of Python objects gets a clear error instead of
+    numpy's hint to allow pickles (loading pickles runs arbitrary code)."""
+    try:
+        return np.load(path, allow_pickle=False, **kwargs)
+    except ValueError as err:
+        if "pickle" not in str(err) and "Python objects" not in str(err):
+            raise
+        raise ValueError(f"{path} is not a numeric array (it holds Python objects); edgesieve never loads "
+                         "pickled data. Save plain arrays, e.g. np.save(path, x.astype('float32'))") from None
+
+
 def read_sample_file(path: Path, sample_shape: Sequence[int]) -> np.ndarray:
     """Load one file as float32 shaped like ``sample_shape`` (C, ...) for the model."""
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        array = np.load(path, allow_pickle=False)
+        array = load_numeric(path)
     elif suffix == ".wav":
         array = _read_wav(path, sample_shape)
     elif suffix in IMAGE_SUFFIXES:
@@ -110,15 +122,21 @@ def open_source(spec: str, sample_shape: Sequence[int]) -> ArraySource | FolderS
             raise ValueError(f"{path} holds no {sorted(FILE_SUFFIXES)} files")
         return FolderSource(str(path.resolve()), files, tuple(sample_shape))
     if path.suffix == ".npy" and path.is_file():
-        return ArraySource(str(path.resolve()), np.load(path, mmap_mode="r", allow_pickle=False))
+        return ArraySource(str(path.resolve()), load_numeric(path, mmap_mode="r"))
     if path.suffix == ".npz" and path.is_file():
-        with np.load(path, allow_pickle=False) as npz:
+        with load_numeric(path) as npz:
             keys = list(npz.keys())
             key = NPZ_SAMPLES if NPZ_SAMPLES in keys else (keys[0] if len(keys) == 1 else None)
             if key is None:
                 raise ValueError(f"{path} holds {keys}; name the samples array {NPZ_SAMPLES!r} (labels {NPZ_LABELS!r})")
-            labels = npz[NPZ_LABELS].astype(np.int64) if NPZ_LABELS in keys else None
-            return ArraySource(str(path.resolve()), npz[key], labels)
+            try:
+                labels = npz[NPZ_LABELS].astype(np.int64) if NPZ_LABELS in keys else None
+                return ArraySource(str(path.resolve()), npz[key], labels)
+            except ValueError as err:
+                if "pickle" not in str(err):
+                    raise
+                raise ValueError(f"{path} holds Python objects, not numeric arrays; edgesieve never loads "
+                                 "pickled data. Save plain arrays with np.savez(path, x=..., y=...)") from None
     if path.suffix in {".npy", ".npz"}:
         raise ValueError(f"input file {path} does not exist")
     from edgesieve.data.registry import list_datasets, load_dataset

@@ -214,7 +214,7 @@ def _decide_with_progress(selector, x: torch.Tensor, progress: bool, desc: str, 
     """The selector's keep flags for x, decided in chunks behind a progress bar; and the time
     spent deciding (the bar's own cost excluded)."""
     keeps, seconds = [], 0.0
-    for i in tqdm(range(0, x.shape[0], chunk), desc=desc, disable=not progress, leave=False, unit="chunk"):
+    for i in tqdm(range(0, x.shape[0], chunk), desc=desc, disable=None if progress else True, leave=False, unit="chunk"):
         start = time.perf_counter()
         keeps.append(selector.decide(x[i : i + chunk]).keep.numpy())
         seconds += time.perf_counter() - start
@@ -269,7 +269,7 @@ def run_protocol(
     results.prepare()
     ctx = RunContext(bundle, model_factory, cfg, progress)
     records = []
-    for run in tqdm(range(cfg.runs), desc=f"{cfg.dataset} runs", disable=not progress, unit="run"):
+    for run in tqdm(range(cfg.runs), desc=f"{cfg.dataset} runs", disable=None if progress else True, unit="run"):
         record = results.load_run(run)
         if record is None:
             artifacts = results.path / "artifacts" if run == 0 else None

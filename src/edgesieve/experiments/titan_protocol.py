@@ -63,7 +63,7 @@ def run_titan(bundle, model_factory, cfg: TitanConfig, out, *, progress: bool = 
     xt, yt = torch.from_numpy(bundle.x_test), torch.from_numpy(bundle.y_test)
     records = {}
     jobs = [(m, s) for s in range(cfg.seeds) for m in cfg.methods]
-    for method, seed in tqdm(jobs, desc=f"titan {cfg.dataset}", disable=not progress, unit="run"):
+    for method, seed in tqdm(jobs, desc=f"titan {cfg.dataset}", disable=None if progress else True, unit="run"):
         key = f"{method}_seed{seed}"
         record = results.load_run(key)
         if record is None:

@@ -32,7 +32,7 @@ def train_classifier(
     model.train()
     steps = epochs * ((x.shape[0] + batch_size - 1) // batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
-    with tqdm(total=steps, desc=desc, disable=not progress, leave=False, unit="step") as bar:
+    with tqdm(total=steps, desc=desc, disable=None if progress else True, leave=False, unit="step") as bar:
         for _ in range(epochs):
             order = torch.randperm(x.shape[0], generator=gen)
             for i in range(0, x.shape[0], batch_size):
