@@ -147,7 +147,7 @@ class BatchSelector(Selector):
         head = last_linear(self.model)
         cx, cy = x[candidates], y[candidates]
         logits, features = logits_and_features(self.model, cx, head)
-        picked = select_batch(self.name, logits, features, cy, min(self.batch, candidates.numel()), self.rng_, inputs=cx)
+        picked = checked_pick(type(self), logits, features, cy, min(self.batch, candidates.numel()), self.rng_, inputs=cx)
         chosen = candidates[picked.index]
         keep = torch.zeros(n, dtype=torch.bool)
         keep[chosen] = True
@@ -203,6 +203,11 @@ def select_batch(method: str, logits, features, labels, k: int, generator=None, 
     """A registered batch method's fine stage on a buffer, by name, with the checks every method shares."""
     if method not in list_batch_methods():
         raise ValueError(f"unknown batch selector {method!r}; available: {', '.join(list_batch_methods())}")
+    return checked_pick(selector_class(method), logits, features, labels, k, generator, inputs)
+
+
+def checked_pick(cls, logits, features, labels, k: int, generator=None, inputs=None) -> Picked:
+    """``cls.pick`` after the checks every method shares (no registry lookup: the per-round path)."""
     n = labels.numel()
     if k < 1:
         raise ValueError(f"batch size must be positive, got {k}")
@@ -210,4 +215,4 @@ def select_batch(method: str, logits, features, labels, k: int, generator=None, 
         raise ValueError(f"the buffer holds {n} candidates, fewer than the batch size {k}")
     if not (bool(torch.isfinite(logits).all()) and bool(torch.isfinite(features).all())):
         raise ValueError("logits or features hold NaN or Inf")
-    return selector_class(method).pick(logits, features, labels, k, generator, inputs)
+    return cls.pick(logits, features, labels, k, generator, inputs)
