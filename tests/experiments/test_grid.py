@@ -182,6 +182,10 @@ def test_a_two_node_cluster_runs_a_grid_through_address(tmp_path, capsys):
     (["--protocol", "titan", "--datasets", "cifar", "--methods", "rs", "--seeds", "1"], "unknown data set 'cifar'"),
     (["--protocol", "titan", "--datasets", "har", "--streams", "drifty", "--methods", "rs", "--seeds", "1"],
      "unknown stream scenario 'drifty'"),
+    (["--protocol", "titan", "--datasets", "har", "--streams", "dirichlet:alpha=0", "--methods", "rs", "--seeds", "1"],
+     "stream scenario 'dirichlet': alpha must be > 0, got 0.0"),
+    (["--protocol", "titan", "--datasets", "har", "--methods", "rs", "--seeds", "1", "--set", "eval_on=train"],
+     "eval_on must be 'test' or 'validation'"),
     (["--protocol", "titan", "--datasets", "har", "--methods", "rs,oracle", "--seeds", "1"], "unknown methods ['oracle']"),
     (["--protocol", "titan", "--datasets", "", "--methods", "rs", "--seeds", "1"], "the grid has no datasets"),
     (["--protocol", "titan", "--datasets", "har", "--methods", "rs", "--seeds", "1", "--set", "roundz=3"],
@@ -221,3 +225,22 @@ def test_the_storage_protocol_writes_every_arm_of_a_seed_from_one_task(tmp_path,
     row = next(r for r in records if r["method"] == "drip")
     assert row["reference"] == "random" and row["metric"] == "test_accuracy" and row["n"] == 2
     assert main(["grid", "run", *argv[2:7], "drip,rs", *argv[8:]]) == 2  # a batch method is no storage policy
+
+
+def test_an_online_cell_streams_the_scenario_one_pass_and_measures_the_whole_split_at_the_end():
+    from edgesieve.experiments.grid.cells import run_task
+    from edgesieve.experiments.grid.spec import Grid
+
+    grid = Grid("titan", ("har",), ("imbalanced:ratio=10+label-noise:rate=0.2",), ("rs",), (0,),
+                {"rounds": "pass", "v": 20, "batch": 5, "buffer": 10, "calibration": 20, "eval_every": 2,
+                 "eval_subset": 50, "validation": 100, "har": {"lr": 0.05}})
+    (task,) = grid.tasks()
+    (record,) = run_task(task)
+    m = record["metrics"]
+    assert m["rounds"] == m["stream_length"] // 20 and m["stream_length"] < 3000
+    assert m["curve_on"] == "test subset of 50" and 0 <= m["test_accuracy"] <= 1
+    assert record["config"]["rounds"] == "pass" and record["config"]["lr"] == 0.05
+    val = Grid("titan", ("har",), ("iid",), ("rs",), (0,), {"rounds": 4, "v": 20, "calibration": 20, "eval_every": 2,
+                                                             "validation": 100, "eval_on": "validation"})
+    (vrec,) = run_task(val.tasks()[0])
+    assert "validation_accuracy" in vrec["metrics"] and "test_accuracy" not in vrec["metrics"]

@@ -114,7 +114,21 @@ def test_label_noise_is_recorded(tmp_path):
     assert records[0]["by_dpw"]["0.25"]["noisy_label_share_d3"] == pytest.approx(0.2, abs=0.05)
 
 
-@pytest.mark.parametrize("bad", [{"runs": 0}, {"dpws": (0.0,)}, {"dpws": (1.2,)}, {"label_noise": 1.0},
+def test_d3_arrives_as_the_stream_scenario_while_d1_stays_clean(tmp_path):
+    records = run_protocol(tiny_bundle(n=600), TinyNet, cfg(runs=1, stream="imbalanced:ratio=10+label-noise:rate=0.3"),
+                           tmp_path / "s", progress=False)
+    r = records[0]
+    assert r["stream"] == "imbalanced:ratio=10+label-noise:rate=0.3"
+    assert r["sizes"]["d3"] < 240  # the long-tailed stream is shorter than D3 (40% of 600)
+    entry = r["by_dpw"]["0.25"]
+    assert entry["noisy_label_share_d3"] == pytest.approx(0.3, abs=0.01)
+    assert entry["retained"] + round(entry["savings"] * r["sizes"]["d3"]) == r["sizes"]["d3"]
+    # iid keeps the identity (and so the resumable results) of runs made before streams existed
+    assert cfg().identity_hash() == cfg(stream="iid").identity_hash() != cfg(stream="imbalanced:ratio=10").identity_hash()
+
+
+@pytest.mark.parametrize("bad", [{"stream": "nope"}, {"stream": "imbalanced:ratio=0"},
+                                 {"stream": "label-noise:rate=0.2", "label_noise": 0.1}, {"runs": 0}, {"dpws": (0.0,)}, {"dpws": (1.2,)}, {"label_noise": 1.0},
                                  {"selector": "nope"}, {"selector": "random", "dpws": (0.1, 0.2)}, {"pool": 5}])
 def test_bad_configs(bad):
     with pytest.raises(ValueError):

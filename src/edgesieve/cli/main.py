@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgesieve.cli import device_cmd, grid_cmd, reproduce_cmd
+from edgesieve.cli import device_cmd, grid_cmd, reproduce_cmd, streams_cmd
 from edgesieve.errors import DatasetNotFoundError
 
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce_cmd.add_parsers(sub)
     grid_cmd.add_parsers(sub)
     device_cmd.add_parsers(sub)
-    sub.add_parser("streams", help="list the stream scenarios")
+    streams_cmd.add_parsers(sub)
     return parser
 
 
@@ -72,12 +72,7 @@ def _dispatch(args) -> int:
     elif args.command == "grid":
         return grid_cmd.run(args)
     elif args.command == "streams":
-        from edgesieve.streams import list_streams, parse_stream
-
-        for name in list_streams():
-            scenario, _ = parse_stream(name)
-            params = ", ".join(scenario.parameters) or "no parameters"
-            print(f"{name:<14} ({params}; protocols: {', '.join(scenario.protocol_support)}) {scenario.description}")
+        return streams_cmd.run(args)
     else:
         device_cmd.run(args)
     return 0

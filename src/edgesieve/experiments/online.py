@@ -99,6 +99,23 @@ class Stream:
         self.order = torch.from_numpy(self.pool)
         self.position, self.passes = 0, 1
 
+    @classmethod
+    def ordered(cls, held_out: int, n_stream: int, v: int, *, repeat: bool = False) -> "Stream":
+        """A stream already in arrival order (a stream scenario's): samples ``held_out`` ..
+        ``held_out + n_stream - 1`` of the training set, in that order, after ``held_out``
+        calibration samples. With ``repeat`` the same order plays again when it runs out."""
+        if n_stream < v:
+            raise ValueError(f"the stream has {n_stream} arrivals: too few for a round of {v}")
+        self = cls.__new__(cls)
+        self.held_out = torch.arange(held_out)
+        self.pool = np.arange(held_out, held_out + n_stream)
+        self.v, self.seed, self.repeat, self.replay = v, 0, repeat, True
+        self.order = torch.from_numpy(self.pool)
+        self.position, self.passes = 0, 1
+        return self
+
+    replay = False  # reshuffle (False) or replay the same order (True) on another pass
+
     def next_round(self) -> torch.Tensor:
         """Indices (into the training set) of the next round's samples."""
         if self.position + self.v > len(self.order):
@@ -107,8 +124,9 @@ class Stream:
                     f"the stream ended early: round needs {self.v} samples, {len(self.order) - self.position} left; "
                     "use fewer rounds, a larger training set, or repeat_stream=True (--repeat-stream)"
                 )
-            rng = np.random.default_rng([self.seed, self.passes])
-            self.order = torch.from_numpy(self.pool[rng.permutation(len(self.pool))])
+            if not self.replay:
+                rng = np.random.default_rng([self.seed, self.passes])
+                self.order = torch.from_numpy(self.pool[rng.permutation(len(self.pool))])
             self.position, self.passes = 0, self.passes + 1
         idx = self.order[self.position : self.position + self.v]
         self.position += self.v
@@ -124,15 +142,18 @@ def prepare(model: nn.Module, x: torch.Tensor, cfg: OnlineConfig) -> tuple[nn.Mo
 
 
 def run_online(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
-               n_classes: int, cfg: OnlineConfig, *, feature_layer: str | None = None) -> OnlineResult:
+               n_classes: int, cfg: OnlineConfig, *, feature_layer: str | None = None,
+               stream: Stream | None = None) -> OnlineResult:
     """Train ``model`` online on a stream drawn from (x, y); evaluate on the test set every
-    ``eval_every`` rounds. Returns the accuracy curve and per-stage timings."""
+    ``eval_every`` rounds. Returns the accuracy curve and per-stage timings. ``stream``: the
+    arrival order (``Stream.ordered`` for a stream scenario); default a seeded shuffle of (x, y)."""
     if int(y.max()) >= n_classes or int(y.min()) < 0:
         raise ValueError(f"labels must be in [0, {n_classes}), got {int(y.min())}..{int(y.max())}")
     torch.manual_seed(cfg.seed)
     model, x = prepare(model, x, cfg)
     _, x_test = prepare(model, x_test, cfg)
-    stream = Stream(len(y), cfg.v, cfg.seed, held_out=cfg.calibration, repeat=cfg.repeat_stream)
+    if stream is None:
+        stream = Stream(len(y), cfg.v, cfg.seed, held_out=cfg.calibration, repeat=cfg.repeat_stream)
     trainer = Trainer(model, cfg)
     result = OnlineResult()
     if cfg.mode == "pipelined":

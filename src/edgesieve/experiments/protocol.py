@@ -30,6 +30,7 @@ from edgesieve.experiments.training import (
     train_classifier,
 )
 from edgesieve.selectors import create_selector, selector_class
+from edgesieve.streams import make_stream, parse_streams
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class ProtocolConfig:
     pool: int | None = None  # use a random subset of the training pool of this size
     label_noise: float = 0.0  # fraction of D1 and D3 labels replaced by a different random class
     split: tuple[float, float, float] = (0.4, 0.2, 0.4)
+    stream: str = "iid"  # the stream scenario D3 arrives as (edgesieve.streams)
 
     def __post_init__(self):
         if self.runs < 1:
@@ -66,6 +68,9 @@ class ProtocolConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
         selector_class(self.selector)  # unknown names fail here, before any training
+        parse_streams(self.stream)  # and unknown stream scenarios or parameters
+        if self.stream != "iid" and self.label_noise:
+            raise ValueError("label_noise applies to iid runs; for a noisy stream use the stream scenario label-noise:rate=P")
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -78,6 +83,8 @@ class ProtocolConfig:
         experiment can be extended with more runs."""
         d = self.to_json()
         d.pop("runs")
+        if d["stream"] == "iid":
+            d.pop("stream")  # added later: iid results made before it keep their identity
         return identity_hash(d)
 
     @classmethod
@@ -145,10 +152,10 @@ class RunContext:
         self.x_test = torch.from_numpy(np.ascontiguousarray(self.bundle.x_test))
         self.y_test = torch.from_numpy(self.bundle.y_test)
 
-    def fit(self, idx: np.ndarray, y: torch.Tensor, seed: int, desc: str) -> nn.Module:
+    def fit(self, x: torch.Tensor, y: torch.Tensor, seed: int, desc: str) -> nn.Module:
         torch.manual_seed(seed)  # every arm starts from the same initial weights
         return train_classifier(
-            self.model_factory(), self.x[idx], y[idx], epochs=self.cfg.epochs, batch_size=self.cfg.batch_size,
+            self.model_factory(), x, y, epochs=self.cfg.epochs, batch_size=self.cfg.batch_size,
             lr=self.cfg.lr, seed=seed, progress=self.progress, desc=desc,
         )
 
@@ -165,7 +172,8 @@ def pool_indices(ctx: RunContext) -> np.ndarray:
 
 
 def run_once(ctx: RunContext, run: int, artifacts: Path | None = None) -> dict:
-    """One reshuffle of the protocol; returns a JSON-able record."""
+    """One reshuffle of the protocol; returns a JSON-able record. With a stream scenario
+    (``cfg.stream``), D3 becomes that stream; D1 and D2 stay clean and iid (factory data)."""
     cfg, bundle = ctx.cfg, ctx.bundle
     seed = cfg.seed + run
     rng = np.random.default_rng([seed, 1])
@@ -174,39 +182,50 @@ def run_once(ctx: RunContext, run: int, artifacts: Path | None = None) -> dict:
     d1, d2, d3 = (pool[p] for p in split_indices(len(pool), cfg.split, rng, groups))
     y_np = add_label_noise(bundle.y, np.concatenate([d1, d3]), cfg.label_noise, bundle.n_classes, rng)
     y = torch.from_numpy(y_np)
+    if cfg.stream == "iid":  # the papers' setting, as every committed iid run was made
+        stream_source, x3, y3, clean3 = d3, ctx.x[d3], y[d3], bundle.y[d3]
+    else:
+        s = make_stream(cfg.stream, bundle, seed, indices=d3)
+        stream_source, x3, y3, clean3 = s.source, torch.from_numpy(s.samples(bundle.x)), torch.from_numpy(s.y), s.y_clean
+    n3 = len(y3)
+    x1, y1 = ctx.x[d1], y[d1]
 
-    baseline = ctx.fit(d1, y, seed, "baseline")
+    baseline = ctx.fit(x1, y1, seed, "baseline")
     record = {
         "run": run,
         "seed": seed,
-        "sizes": {"d1": len(d1), "d2": len(d2), "d3": len(d3), "test": int(bundle.x_test.shape[0])},
+        "stream": cfg.stream,
+        "sizes": {"d1": len(d1), "d2": len(d2), "d3": n3, "test": int(bundle.x_test.shape[0])},
         "baseline": ctx.evaluate(baseline),
-        "all_data": ctx.evaluate(ctx.fit(np.concatenate([d1, d3]), y, seed, "all-data")),
+        "all_data": ctx.evaluate(ctx.fit(torch.cat([x1, x3]), torch.cat([y1, y3]), seed, "all-data")),
         "by_dpw": {},
     }
+    wrong3 = y3.numpy() != clean3
     for dpw in cfg.dpws:
         selector = _make_selector(cfg, baseline, dpw, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the calibration report records classes without thresholds
             selector.calibrate(ctx.x[d2], y[d2])
-        keep, decide_s = _decide_with_progress(selector, ctx.x[d3], ctx.progress, f"{cfg.selector} scoring D3")
-        kept = d3[keep]
-        random_kept = d3[rng.permutation(len(d3))[: len(kept)]]
+        keep, decide_s = _decide_with_progress(selector, x3, ctx.progress, f"{cfg.selector} scoring D3")
+        kept = np.flatnonzero(keep)
+        random_kept = rng.permutation(n3)[: len(kept)]
         entry = {
             "retained": int(len(kept)),
-            "retention": len(kept) / len(d3),
-            "savings": 1 - len(kept) / len(d3),
-            "bytes_d3": int(len(d3) * bundle.sample_nbytes),
-            "bytes_saved": int((len(d3) - len(kept)) * bundle.sample_nbytes),
-            "decision_ms_per_point": 1000 * decide_s / len(d3),
-            "noisy_label_share_kept": _noisy_share(y_np, bundle.y, kept),
-            "noisy_label_share_d3": _noisy_share(y_np, bundle.y, d3),
-            "selector": ctx.evaluate(ctx.fit(np.concatenate([d1, kept]), y, seed, f"{cfg.selector} dpw={dpw}")),
-            "random": ctx.evaluate(ctx.fit(np.concatenate([d1, random_kept]), y, seed, f"random dpw={dpw}")),
+            "retention": len(kept) / n3,
+            "savings": 1 - len(kept) / n3,
+            "bytes_d3": int(n3 * bundle.sample_nbytes),
+            "bytes_saved": int((n3 - len(kept)) * bundle.sample_nbytes),
+            "decision_ms_per_point": 1000 * decide_s / n3,
+            "noisy_label_share_kept": float(wrong3[kept].mean()) if len(kept) else 0.0,
+            "noisy_label_share_d3": float(wrong3.mean()) if n3 else 0.0,
+            "selector": ctx.evaluate(ctx.fit(torch.cat([x1, x3[kept]]), torch.cat([y1, y3[kept]]), seed,
+                                             f"{cfg.selector} dpw={dpw}")),
+            "random": ctx.evaluate(ctx.fit(torch.cat([x1, x3[random_kept]]), torch.cat([y1, y3[random_kept]]), seed,
+                                           f"random dpw={dpw}")),
         }
         record["by_dpw"][f"{dpw:g}"] = entry
         if artifacts is not None:
-            _save_artifacts(artifacts, selector, baseline, dpw, ctx, d2, d3, keep, y_np)
+            _save_artifacts(artifacts, selector, baseline, dpw, ctx, d2, stream_source, keep, y_np)
     return record
 
 
@@ -219,10 +238,6 @@ def _decide_with_progress(selector, x: torch.Tensor, progress: bool, desc: str, 
         keeps.append(selector.decide(x[i : i + chunk]).keep.numpy())
         seconds += time.perf_counter() - start
     return np.concatenate(keeps), seconds
-
-
-def _noisy_share(y_noisy: np.ndarray, y_clean: np.ndarray, idx: np.ndarray) -> float:
-    return float(np.mean(y_noisy[idx] != y_clean[idx])) if len(idx) else 0.0
 
 
 def _make_selector(cfg: ProtocolConfig, model: nn.Module, dpw: float, seed: int):

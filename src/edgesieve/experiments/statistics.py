@@ -66,3 +66,38 @@ def format_difference(mean: float, interval) -> str:
     if low is None or math.isnan(low):
         return f"{mean:+.2f}"
     return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+def paired_p_value(diffs: list[float]) -> float:
+    """Two-sided p-value of the paired t-test (mean difference 0); nan with fewer than 2 values
+    or no spread.
+
+    >>> round(paired_p_value([1.0, 2.0, 3.0]), 4)
+    0.0742
+    """
+    n = len(diffs)
+    if n < 2:
+        return math.nan
+    mean = sum(diffs) / n
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    if sd == 0:
+        return 0.0 if mean != 0 else 1.0
+    return float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+
+
+def holm_adjust(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (as statsmodels' ``multipletests(method="holm")``):
+    sorted ascending, p_(i) x (m - i + 1), made monotone, capped at 1. nan stays nan and does
+    not count towards m.
+
+    >>> [round(p, 3) for p in holm_adjust([0.01, 0.04, 0.03])]
+    [0.03, 0.06, 0.06]
+    """
+    valid = [(p, i) for i, p in enumerate(p_values) if not math.isnan(p)]
+    m = len(valid)
+    out = [math.nan] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(sorted(valid)):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out

@@ -8,10 +8,13 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+from edgesieve.experiments.grid.beats import beats_heatmap, beats_table
 from edgesieve.experiments.grid.spec import REFERENCE
 from edgesieve.experiments.statistics import (
     format_difference,
+    holm_adjust,
     minimum_detectable_effect,
+    paired_p_value,
     t_interval,
     verdict,
 )
@@ -55,16 +58,62 @@ def aggregate(cells: list[dict]) -> list[dict]:
                 std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
                 row = {"protocol": protocol, "dataset": dataset, "stream": stream, "method": method,
                        "reference": reference, "metric": metric, "n": n, "mean": mean, "std": std,
-                       "diff_mean": None, "ci_low": None, "ci_high": None, "mde": None,
+                       "diff_mean": None, "ci_low": None, "ci_high": None, "mde": None, "p_value": None,
                        "verdict": "reference" if method == reference else f"no {reference} cells to pair with"}
                 seeds = sorted(s for s in by_seed if s in ref and metric in by_seed[s] and metric in ref[s])
                 if method != reference and seeds:
                     diffs = [100 * (by_seed[s][metric] - ref[s][metric]) for s in seeds]
                     low, high = t_interval(diffs)
                     row.update(n=len(diffs), diff_mean=sum(diffs) / len(diffs), ci_low=_finite(low), ci_high=_finite(high),
-                               mde=_finite(minimum_detectable_effect(diffs)), verdict=verdict(diffs, reference))
+                               mde=_finite(minimum_detectable_effect(diffs)), verdict=verdict(diffs, reference),
+                               p_value=_finite(paired_p_value(diffs)))
+                if protocol == "titan" and metric == METRICS["titan"][0]:
+                    row.update(time_to_accuracy(by_seed, ref))
                 out.append(row)
+    _holm(out)
     return out
+
+
+def _holm(records: list[dict]) -> None:
+    """Holm-adjusted verdicts across all rows of one protocol and metric (SPEC section 5: about
+    one comparison in twenty "wins" by chance at 95%): ``holm_p`` and ``holm_verdict``."""
+    families: dict = defaultdict(list)
+    for r in records:
+        if r["p_value"] is not None:
+            families[(r["protocol"], r["metric"])].append(r)
+    for rows in families.values():
+        for r, p in zip(rows, holm_adjust([r["p_value"] for r in rows])):
+            side = "beats" if r["diff_mean"] > 0 else "loses to"
+            r["holm_p"] = p
+            r["holm_verdict"] = f"{side} {r['reference']}" if p < 0.05 else "within noise after Holm"
+
+
+def smoothed(curve: list) -> list[tuple[int, float]]:
+    """A curve's accuracies as a centred moving average over 3 evaluations (2 at the ends)."""
+    acc = [a for _, a in curve]
+    out = []
+    for i, (r, _) in enumerate(curve):
+        window = acc[max(0, i - 1): i + 2]
+        out.append((r, sum(window) / len(window)))
+    return out
+
+
+def time_to_accuracy(by_seed: dict, ref: dict) -> dict:
+    """Rounds and seconds until the smoothed curve first reaches the reference's (RS's)
+    ``last20_accuracy`` of the same seed: median over seeds that reach it, and how many do."""
+    rounds, seconds, tried = [], [], 0
+    for seed, m in by_seed.items():
+        if seed not in ref or "curve" not in m:
+            continue
+        tried += 1
+        target = ref[seed]["last20_accuracy"]
+        for i, (r, a) in enumerate(smoothed(m["curve"])):
+            if a >= target:
+                rounds.append(r)
+                seconds.append(m["seconds_at_eval"][i])
+                break
+    median = lambda v: None if not v else sorted(v)[len(v) // 2] if len(v) % 2 else (sorted(v)[len(v) // 2 - 1] + sorted(v)[len(v) // 2]) / 2  # noqa: E731
+    return {"rounds_to_rs_level": median(rounds), "seconds_to_rs_level": median(seconds), "reached_rs_level": f"{len(rounds)}/{tried}"}
 
 
 def _finite(v: float):
@@ -139,5 +188,12 @@ def write_report(folder: str | Path) -> tuple[list[dict], Path]:
 
     atomic_write_text(folder / "report.json", json.dumps(records, indent=1))
     figure = difference_figure(records, folder / "report.png")
-    atomic_write_text(folder / "report.md", "# Grid report\n\n" + format_report(records) + f"\n![differences]({figure.name})\n")
+    beats = []
+    for protocol in sorted({r["protocol"] for r in records}):
+        metric = METRICS[protocol][0]
+        heat = beats_heatmap(records, protocol, metric, folder / f"beats_{protocol}.png")
+        beats += [f"## Where selection beats {REFERENCE[protocol]}: {protocol} protocol, {metric}", "",
+                  beats_table(records, protocol, metric), ""] + ([f"![heatmap]({heat.name})", ""] if heat else [])
+    atomic_write_text(folder / "report.md", "# Grid report\n\n" + "\n".join(beats) + "\n" + format_report(records)
+                      + f"\n![differences]({figure.name})\n")
     return records, folder / "report.md"

@@ -19,13 +19,19 @@ from edgesieve.experiments.protocol import ProtocolConfig
 from edgesieve.experiments.results_dir import identity_hash
 from edgesieve.selectors.batch import list_batch_methods
 from edgesieve.selectors.registry import list_selectors
-from edgesieve.streams import parse_stream
+from edgesieve.streams import StreamSpecError, parse_streams
 
 PROTOCOLS = ("drip", "titan")
 #: methods of the storage protocol that are arms of every run, not selectors
 DRIP_ARMS = ("baseline", "all_data", "random")
 REFERENCE = {"drip": "random", "titan": "rs"}
-_TITAN_KEYS = tuple(f.name for f in fields(OnlineConfig) if f.name not in ("method", "seed"))
+#: Titan-protocol settings of the grid beyond OnlineConfig's: ``pool`` (the stream scenario
+#: applies to this many samples of the training pool), ``validation`` (samples held out of every
+#: stream, where learning rates are chosen), ``eval_on`` ("test" or "validation": what the curve
+#: measures), ``eval_subset`` (the curve is measured on this fixed subset; the end point on the
+#: whole split); ``rounds = "pass"`` runs one pass over the stream, whatever its length
+TITAN_GRID_KEYS = {"pool": None, "validation": 0, "eval_on": "test", "eval_subset": None}
+_TITAN_KEYS = tuple(f.name for f in fields(OnlineConfig) if f.name not in ("method", "seed")) + tuple(TITAN_GRID_KEYS)
 _DRIP_KEYS = ("epochs", "batch_size", "lr", "pool", "dpw", "label_noise")
 CONFIG_KEYS = {"titan": _TITAN_KEYS, "drip": _DRIP_KEYS}
 
@@ -89,20 +95,29 @@ class Grid:
                 raise GridError(f"unknown data set {d!r} for the {self.protocol} protocol; available: {', '.join(known)}")
         for s in self.streams:
             try:
-                scenario, _ = parse_stream(s)
-            except ValueError as err:
+                components = parse_streams(s)
+            except StreamSpecError as err:
                 raise GridError(str(err)) from None
-            if self.protocol not in scenario.protocol_support:
-                raise GridError(f"stream {s!r} is not implemented for the {self.protocol} protocol")
+            for scenario, _ in components:
+                if self.protocol not in scenario.protocol_support:
+                    raise GridError(f"stream {s!r} is not implemented for the {self.protocol} protocol")
+                if scenario.name == "sessions":
+                    lacking = [d for d in self.datasets if dataset_spec(d).sessions is None]
+                    if lacking:
+                        raise GridError(f"stream scenario 'sessions': data sets {lacking} have no sessions; "
+                                        "run them in a grid without it")
         self._check_methods()
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
             raise GridError(f"seeds must be integers >= 0, got {list(self.seeds)}")
-        unknown = sorted(set(self.config) - set(CONFIG_KEYS[self.protocol]))
+        unknown = sorted(k for k, v in self.config.items()
+                         if k not in CONFIG_KEYS[self.protocol] and not (isinstance(v, dict) and k in known))
+        for d in known:  # a data set's own table may be there for a data set this run leaves out
+            unknown += sorted(f"{d}.{k}" for k in self.config.get(d, {}) if k not in CONFIG_KEYS[self.protocol])
         if unknown:
             raise GridError(f"unknown [config] keys {unknown} for the {self.protocol} protocol; "
                             f"known: {', '.join(CONFIG_KEYS[self.protocol])}")
         for d in self.datasets:  # every option checked before anything runs
-            self.titan_config(d, self.methods[0], 0) if self.protocol == "titan" else self.drip_config(d)
+            self.titan_config(d, self.methods[0], 0) if self.protocol == "titan" else self.drip_config(d, self.streams[0])
 
     def _check_methods(self) -> None:
         if self.protocol == "titan":
@@ -126,23 +141,54 @@ class Grid:
 
     # -- configs ------------------------------------------------------------------------------
 
-    def titan_config(self, dataset: str, method: str, seed: int) -> OnlineConfig:
+    def config_for(self, dataset: str) -> dict:
+        """The [config] settings, with the data set's own table (``[config.mnist]``) on top."""
+        shared = {k: v for k, v in self.config.items() if not isinstance(v, dict)}
+        return {**shared, **self.config.get(dataset, {})}
+
+    def titan_grid_settings(self, dataset: str) -> dict:
+        """The grid-level Titan settings (``TITAN_GRID_KEYS``) of one data set, checked."""
+        c = self.config_for(dataset)
+        out = {k: c.get(k, default) for k, default in TITAN_GRID_KEYS.items()}
+        if out["eval_on"] not in ("test", "validation"):
+            raise GridError(f"[config] eval_on must be 'test' or 'validation', got {out['eval_on']!r}")
+        if out["eval_on"] == "validation" and out["validation"] < 1:
+            raise GridError("[config] eval_on = 'validation' needs validation = N (samples held out of every stream)")
+        for key in ("pool", "eval_subset"):
+            if out[key] is not None and (not isinstance(out[key], int) or out[key] < 1):
+                raise GridError(f"[config] {key} must be a positive integer, got {out[key]!r}")
+        if not isinstance(out["validation"], int) or out["validation"] < 0:
+            raise GridError(f"[config] validation must be an integer >= 0, got {out['validation']!r}")
+        return out
+
+    def titan_config(self, dataset: str, method: str, seed: int, rounds: int | None = None) -> OnlineConfig:
+        """The OnlineConfig of one cell; ``rounds`` replaces a ``rounds = "pass"`` setting
+        once the stream's length is known."""
+        c = {k: v for k, v in self.config_for(dataset).items() if k not in TITAN_GRID_KEYS}
+        if c.get("rounds") == "pass":
+            c["rounds"] = rounds or 1
         try:
-            return OnlineConfig(**{**self.config, "method": method, "seed": seed})
+            cfg = OnlineConfig(**{**c, "method": method, "seed": seed})
         except (TypeError, ValueError) as err:
             raise GridError(f"[config] for the titan protocol: {err}") from None
+        self.titan_grid_settings(dataset)
+        return cfg
+
+    def one_pass(self, dataset: str) -> bool:
+        return self.config_for(dataset).get("rounds") == "pass"
 
     @property
     def selector(self) -> str:
         return next(m for m in self.methods if m not in DRIP_ARMS)
 
-    def drip_config(self, dataset: str) -> ProtocolConfig:
+    def drip_config(self, dataset: str, stream: str = "iid") -> ProtocolConfig:
         recipe = dataset_spec(dataset).recipe
-        c = self.config
+        c = self.config_for(dataset)
         try:
             return ProtocolConfig(dataset=dataset, runs=1, dpws=(c.get("dpw", 0.25),), selector=self.selector,
                                   epochs=c.get("epochs", recipe.epochs), batch_size=c.get("batch_size", recipe.batch_size),
-                                  lr=c.get("lr", recipe.lr), pool=c.get("pool"), label_noise=c.get("label_noise", 0.0))
+                                  lr=c.get("lr", recipe.lr), pool=c.get("pool"), label_noise=c.get("label_noise", 0.0),
+                                  stream=stream)
         except (TypeError, ValueError) as err:
             raise GridError(f"[config] for the drip protocol: {err}") from None
 
@@ -150,8 +196,11 @@ class Grid:
         """The effective settings of one cell, as its JSON records them."""
         if self.protocol == "titan":
             d = self.titan_config(cell.dataset, cell.method, cell.seed).__dict__.copy()
+            d.update(self.titan_grid_settings(cell.dataset))
+            if self.one_pass(cell.dataset):
+                d["rounds"] = "pass"
         else:
-            d = self.drip_config(cell.dataset).to_json()
+            d = self.drip_config(cell.dataset, cell.stream).to_json()
             d.pop("runs")
             d["seed"] = cell.seed
         return {"protocol": self.protocol, "dataset": cell.dataset, "stream": cell.stream, **d}
@@ -159,7 +208,7 @@ class Grid:
     def config_hash(self, cell: Cell) -> str:
         """What makes a cell's result comparable with the grid's (method and seed left out)."""
         d = self.cell_config(cell)
-        for key in ("method", "seed", "selector"):
+        for key in ("method", "seed", "selector", "stream"):
             d.pop(key, None)
         return identity_hash(d)
 
@@ -227,4 +276,4 @@ def load_grid(path: str | Path | None = None, **overrides) -> Grid:
                 methods=as_tuple(doc["methods"]), seeds=seeds_from(doc["seeds"]), config=dict(config))
 
 
-__all__ = ["CONFIG_KEYS", "Cell", "Grid", "GridError", "REFERENCE", "Task", "load_grid"]
+__all__ = ["CONFIG_KEYS", "TITAN_GRID_KEYS", "Cell", "Grid", "GridError", "REFERENCE", "Task", "load_grid"]

@@ -1,0 +1,68 @@
+"""The grid report's statistics on hand-made cells: Holm's adjustment equals statsmodels',
+time-to-accuracy on a hand-computed curve, and the "where selection beats random" table."""
+
+import math
+
+import pytest
+
+from edgesieve.experiments.grid.beats import beats_table, count_wins
+from edgesieve.experiments.grid.report import aggregate, smoothed, time_to_accuracy
+from edgesieve.experiments.statistics import holm_adjust, paired_p_value
+
+
+def cell(dataset, stream, method, seed, acc, protocol="drip"):
+    metric = {"test_accuracy": acc} if protocol == "drip" else {
+        "last20_accuracy": acc, "auc": acc, "final_accuracy": acc, "curve": [[5, acc / 2], [10, acc]], "seconds_at_eval": [1.0, 2.0]}
+    return {"protocol": protocol, "dataset": dataset, "stream": stream, "method": method, "seed": seed, "metrics": metric}
+
+
+def cells():
+    out = []
+    for seed in range(6):
+        for dataset, gain in (("a", 0.05), ("b", 0.0), ("c", -0.04)):
+            base = 0.6 + 0.01 * seed
+            out.append(cell(dataset, "iid", "random", seed, base))
+            out.append(cell(dataset, "iid", "drip", seed, base + gain + 0.004 * (-1) ** seed))
+    return out
+
+
+def test_holm_equals_statsmodels_multipletests():
+    multipletests = pytest.importorskip("statsmodels.stats.multitest").multipletests
+    p = [0.001, 0.04, 0.03, 0.2, 0.011, 0.5, math.nan, 0.049]
+    valid = [v for v in p if not math.isnan(v)]
+    expected = list(multipletests(valid, method="holm")[1])
+    got = [v for v in holm_adjust(p) if not math.isnan(v)]
+    assert got == pytest.approx(expected)
+    assert math.isnan(holm_adjust(p)[6])
+
+
+def test_paired_p_value_equals_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    d = [0.3, -0.1, 0.5, 0.2, 0.4]
+    assert paired_p_value(d) == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
+
+
+def test_time_to_accuracy_on_a_hand_computed_curve():
+    curve = [[5, 0.2], [10, 0.5], [15, 0.8], [20, 0.8]]
+    assert [round(a, 4) for _, a in smoothed(curve)] == [0.35, 0.5, 0.7, 0.8]
+    by_seed = {0: {"curve": curve, "seconds_at_eval": [1, 2, 3, 4]}, 1: {"curve": curve, "seconds_at_eval": [1, 2, 3, 4]}}
+    ref = {0: {"last20_accuracy": 0.5}, 1: {"last20_accuracy": 0.9}}
+    got = time_to_accuracy(by_seed, ref)
+    assert got == {"rounds_to_rs_level": 10, "seconds_to_rs_level": 2, "reached_rs_level": "1/2"}
+
+
+def test_the_beats_table_says_beats_ties_loses_and_marks_holm():
+    records = aggregate(cells())
+    drip = {r["dataset"]: r for r in records if r["method"] == "drip"}
+    assert drip["a"]["holm_verdict"] == "beats random" and drip["c"]["holm_verdict"] == "loses to random"
+    assert drip["b"]["holm_verdict"] == "within noise after Holm"
+    table = beats_table(records, "drip", "test_accuracy")
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ") and "data set" not in line}
+    assert "**beats*" in rows["a"] and "**ties**" in rows["b"] and "**loses*" in rows["c"]
+    assert count_wins(records, "drip", "test_accuracy") == {"drip": {"iid": ["a"]}}
+
+
+def test_online_records_carry_time_to_accuracy():
+    out = [cell("a", "iid", m, s, 0.5 + 0.3 * (m == "titan") + 0.01 * s, "titan") for s in range(3) for m in ("rs", "titan")]
+    rec = next(r for r in aggregate(out) if r["method"] == "titan" and r["metric"] == "last20_accuracy")
+    assert rec["reached_rs_level"] == "3/3" and rec["rounds_to_rs_level"] == 5  # smoothed 0.75 x 0.8 >= 0.5
