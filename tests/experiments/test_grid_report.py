@@ -66,3 +66,22 @@ def test_online_records_carry_time_to_accuracy():
     out = [cell("a", "iid", m, s, 0.5 + 0.3 * (m == "titan") + 0.01 * s, "titan") for s in range(3) for m in ("rs", "titan")]
     rec = next(r for r in aggregate(out) if r["method"] == "titan" and r["metric"] == "last20_accuracy")
     assert rec["reached_rs_level"] == "3/3" and rec["rounds_to_rs_level"] == 5  # smoothed 0.75 x 0.8 >= 0.5
+
+
+def test_the_evidence_section_counts_coverage_and_speaks_only_of_complete_rows(tmp_path):
+    import json
+
+    from edgesieve.experiments.grid.evidence import evidence_section
+    from edgesieve.experiments.grid.spec import load_grid
+
+    grid_file = tmp_path / "evidence_x.toml"
+    grid_file.write_text('protocol = "drip"\ndatasets = ["har"]\nmethods = ["drip", "random"]\nseeds = 20\n')
+    grid = load_grid(grid_file)
+    out = tmp_path / "cells"
+    for c in grid.cells()[:10]:  # 5 seeds of the 20 planned
+        c.path(out).parent.mkdir(parents=True, exist_ok=True)
+        acc = 0.8 + 0.05 * (c.method == "drip") + 0.001 * c.seed
+        c.path(out).write_text(json.dumps({**cell("har", "iid", c.method, c.seed, acc), "task_wall_time_s": 3.0}))
+    text = "\n".join(evidence_section(out, [grid_file]))
+    assert "| `experiments/evidence_x.toml` | drip | 10 / 40 | 15 |" in text  # 5 tasks of 3 s each
+    assert "*incomplete*" in text and "No row has its 20 seeds yet." in text

@@ -25,8 +25,13 @@ def _rows(records: list[dict], protocol: str, metric: str):
     return keys, methods, table
 
 
+#: seeds a row needs before it counts as a result (issue 12: at least 20 seeds per reported table)
+COMPLETE_N = 20
+
+
 def beats_table(records: list[dict], protocol: str, metric: str, methods: list[str] | None = None) -> str:
-    """Markdown table of every (data set, stream) row against the reference."""
+    """Markdown table of every (data set, stream) row against the reference; a row with fewer
+    than ``COMPLETE_N`` paired seeds is marked *incomplete* (its grid is still running)."""
     keys, found, table = _rows(records, protocol, metric)
     methods = [m for m in (methods or found) if m in found]
     if not keys:
@@ -41,7 +46,8 @@ def beats_table(records: list[dict], protocol: str, metric: str, methods: list[s
         ns = sorted({c["n"] for c in present})
         out = ["—" if c is None else f"{format_difference(c['diff_mean'], (c['ci_low'], c['ci_high']))} **{_short(c)}**"
                for c in cells]
-        lines.append(f"| {dataset} | {stream} | {'/'.join(map(str, ns))} | "
+        n_text = "/".join(map(str, ns)) + (" *incomplete*" if min(ns) < COMPLETE_N else "")
+        lines.append(f"| {dataset} | {stream} | {n_text} | "
                      f"{(min(mdes) if mdes else float('nan')):.1f}–{(max(mdes) if mdes else float('nan')):.1f} | " + " | ".join(out) + " |")
     lines += ["", f"Cells: {metric} of the method minus {reference}, paired by seed, in points, with the Student-t 95% "
               "interval; **beats** / **loses** when the interval excludes 0, **ties** otherwise; `*` when the verdict "
@@ -50,12 +56,13 @@ def beats_table(records: list[dict], protocol: str, metric: str, methods: list[s
     return "\n".join(lines)
 
 
-def count_wins(records: list[dict], protocol: str, metric: str) -> dict[str, dict[str, list[str]]]:
-    """For each method and stream, the data sets where it beats the reference (interval > 0)."""
+def count_wins(records: list[dict], protocol: str, metric: str, min_n: int = 2) -> dict[str, dict[str, list[str]]]:
+    """For each method and stream, the data sets where it beats the reference (interval > 0),
+    counting rows of at least ``min_n`` paired seeds."""
     keys, methods, table = _rows(records, protocol, metric)
     wins: dict = {}
     for (dataset, stream, method), r in table.items():
-        if r["ci_low"] is not None and r["ci_low"] > 0:
+        if r["ci_low"] is not None and r["ci_low"] > 0 and r["n"] >= min_n:
             wins.setdefault(method, {}).setdefault(stream, []).append(dataset)
     return wins
 

@@ -1,0 +1,85 @@
+"""The evidence section of RESULTS.md, from the committed cells of the evidence grids
+(``experiments/evidence_*.toml`` run into ``results/evidence``): per protocol, the "where
+selection beats random" table and heatmap, what the table shows in plain words (generated
+from the verdicts, not written by hand), how much of each grid has run and what it cost."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from edgesieve.experiments.grid.beats import COMPLETE_N, beats_heatmap, beats_table, count_wins
+from edgesieve.experiments.grid.report import METRICS, aggregate, read_cells
+from edgesieve.experiments.grid.spec import REFERENCE, load_grid
+
+
+def coverage(grid_files: list[Path], out: Path) -> list[dict]:
+    """For each grid file: cells planned, cells present, and the compute the present ones took
+    (the sum of their tasks' wall times, each task counted once, in CPU-seconds of one thread)."""
+    rows = []
+    for path in grid_files:
+        grid = load_grid(path)
+        planned = grid.cells()
+        present = [c for c in planned if c.path(out).exists()]
+        tasks = {}
+        import json
+
+        for c in present:
+            rec = json.loads(c.path(out).read_text())
+            tasks[(c.dataset, c.stream, c.seed, c.method if grid.protocol == "titan" else "")] = rec["task_wall_time_s"]
+        rows.append({"grid": path.name, "protocol": grid.protocol, "planned": len(planned), "present": len(present),
+                     "cpu_seconds": sum(tasks.values())})
+    return rows
+
+
+def plain_findings(records: list[dict], protocol: str, metric: str) -> list[str]:
+    """Sentences the table supports: which method beats the reference where, how many losses and
+    ties, and the typical minimum detectable effect. Only complete rows (``COMPLETE_N`` seeds) count."""
+    rows = [r for r in records if r["protocol"] == protocol and r["metric"] == metric and r["ci_low"] is not None
+            and r["n"] >= COMPLETE_N]
+    if not rows:
+        return [f"No row has its {COMPLETE_N} seeds yet."]
+    ref = rows[0]["reference"]
+    verdicts = defaultdict(int)
+    for r in rows:
+        verdicts["beats" if r["ci_low"] > 0 else "loses" if r["ci_high"] < 0 else "ties"] += 1
+    lines = [f"{len(rows)} comparisons with {ref}: {verdicts['beats']} beat it, {verdicts['ties']} tie, "
+             f"{verdicts['loses']} lose (95% intervals; {sum(1 for r in rows if r.get('holm_p', 1) < 0.05 and r['diff_mean'] > 0)} "
+             f"wins survive Holm's adjustment). Median minimum detectable effect: "
+             f"{statistics.median(r['mde'] for r in rows if r['mde'] is not None):.1f} points."]
+    wins = count_wins(records, protocol, metric, min_n=COMPLETE_N)
+    strong = [(m, s, ds) for m, by_stream in wins.items() for s, ds in by_stream.items() if len(ds) >= 2]
+    if strong:
+        lines.append("Beats " + ref + " on at least 2 data sets of one stream: " + "; ".join(
+            f"**{m}** on `{s}` ({', '.join(sorted(ds))})" for m, s, ds in sorted(strong)) + ".")
+    else:
+        lines.append(f"No method beats {ref} on 2 or more data sets of any one stream (of the complete rows; see coverage).")
+    for m, by_stream in sorted(wins.items()):
+        singles = [f"`{s}` ({ds[0]})" for s, ds in sorted(by_stream.items()) if len(ds) == 1]
+        if singles:
+            lines.append(f"{m} beats {ref} on one data set only: " + ", ".join(singles) + ".")
+    return lines
+
+
+def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "results/evidence/") -> list[str]:
+    """Markdown lines of the section (figures written next to the cells)."""
+    out = Path(out)
+    cells = read_cells(out / "titan") + read_cells(out / "drip") if out.exists() else []
+    records = aggregate(cells) if cells else []
+    lines = []
+    for protocol in ("titan", "drip"):
+        metric = METRICS[protocol][0]
+        lines += [f"### {protocol.upper() if protocol == 'drip' else 'Titan'} protocol: where selection beats "
+                  f"{REFERENCE[protocol]} ({metric})", ""]
+        lines += [beats_table(records, protocol, metric), ""]
+        heat = beats_heatmap(records, protocol, metric, out / f"beats_{protocol}.png") if records else None
+        if heat is not None:
+            lines += [f"![{protocol} heatmap]({figure_prefix}{heat.name})", ""]
+        lines += ["What it shows:", ""] + [f"- {s}" for s in plain_findings(records, protocol, metric)] + [""]
+    lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each):", "",
+              "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours |", "|---|---|---:|---:|---:|"]
+    for row in coverage(grid_files, out):
+        lines.append(f"| `experiments/{row['grid']}` | {row['protocol']} | {row['present']} / {row['planned']} | "
+                     f"{row['cpu_seconds']:.0f} | {row['cpu_seconds'] / 3600:.2f} |")
+    return lines + [""]
