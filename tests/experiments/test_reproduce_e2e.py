@@ -62,3 +62,26 @@ def test_tiny_transfer_protocol_on_pretrained_lite0(tmp_path):
     cfg = ProtocolConfig(dataset="fashion-effnet", runs=1, epochs=1, batch_size=32, lr=spec.recipe.lr)
     record = run_protocol(bundle, model_factory(spec.model), cfg, tmp_path / "out", progress=False)[0]
     assert record["sizes"]["d1"] == 120 and 0 <= record["by_dpw"]["0.25"]["savings"] < 1
+
+
+@pytest.mark.slow
+def test_both_reproductions_take_a_stream_scenario(tmp_path, capsys):
+    from edgesieve.data import load_dataset
+
+    try:
+        load_dataset("har")
+    except DatasetNotFoundError:
+        pytest.skip("har not fetched (run `edgesieve data fetch har`)")
+    out = tmp_path / "drip"
+    assert main(["reproduce", "drip", "--dataset", "har", "--runs", "1", "--pool", "600", "--epochs", "1",
+                 "--stream", "imbalanced:ratio=10", "--no-figures", "--out", str(out), "--no-progress"]) == 0
+    run = json.loads(next((out / "main" / "runs").glob("run_*.json")).read_text())
+    assert run["stream"] == "imbalanced:ratio=10" and run["sizes"]["d3"] < 0.4 * 600
+    titan = tmp_path / "titan"
+    assert main(["reproduce", "titan", "--dataset", "har", "--methods", "titan,rs", "--seeds", "1", "--rounds", "4",
+                 "--v", "20", "--eval-every", "2", "--calibration", "20", "--repeat-stream",
+                 "--stream", "dirichlet:alpha=0.1", "--no-figures", "--out", str(titan), "--no-progress"]) == 0
+    assert json.loads((titan / "config.json").read_text())["config"]["stream"] == "dirichlet:alpha=0.1"
+    capsys.readouterr()
+    assert main(["reproduce", "titan", "--dataset", "har", "--stream", "dirichlet:alpha=0", "--out", str(tmp_path / "bad")]) == 2
+    assert "'dirichlet': alpha must be > 0" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -32,6 +32,8 @@ def add_parsers(sub) -> None:
     drip.add_argument("--pool", type=positive_int, help="use a random subset of the training pool of this size (default: all)")
     drip.add_argument("--epochs", type=positive_int, help="training epochs per model (default: the data set's preset)")
     drip.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
+    drip.add_argument("--stream", default="iid",
+                      help="the stream scenario D3 arrives as, e.g. imbalanced:ratio=100 (`edgesieve streams`); default iid")
     drip.add_argument("--root", type=Path, default=None, help="data cache folder")
     drip.add_argument("--out", type=Path, required=True, help="results folder (config, runs, tables, figures, report.md)")
     drip.add_argument("--no-figures", action="store_true", help="skip the figures")
@@ -67,6 +69,9 @@ def add_parsers(sub) -> None:
                        help="held-out training samples that calibrate the selectors (never streamed); default 100")
     titan.add_argument("--repeat-stream", action="store_true",
                        help="reshuffle and stream the training set again when it runs out (small data sets)")
+    titan.add_argument("--stream", default="iid",
+                       help="the stream scenario the rounds draw from, e.g. dirichlet:alpha=0.1 (`edgesieve streams`); "
+                       "default iid (a seeded shuffle)")
     titan.add_argument("--root", type=Path, default=None, help="data cache folder")
     titan.add_argument("--out", type=Path, required=True, help="results folder")
     titan.add_argument("--no-figures", action="store_true", help="skip the figures")
@@ -82,6 +87,7 @@ def run(args) -> None:
     report = reproduce_drip(
         args.dataset, args.out, runs=args.runs, sweep_runs=args.sweep_runs, dpw=args.dpw, dpw_sweep=args.dpw_sweep,
         noise_sweep=args.noise_sweep, selector=args.selector, pool=args.pool, epochs=args.epochs, seed=args.seed,
+        stream=args.stream,
         root=args.root, progress=not args.no_progress, figures=not args.no_figures,
     )
     print((args.out / "main" / "table.md").read_text())
@@ -98,7 +104,8 @@ def _titan(args) -> None:
                           eval_every=args.eval_every, mode=args.mode, coarse=args.coarse,
                           calibration=args.calibration, repeat_stream=args.repeat_stream,
                           class_slots=args.class_slots)
-    cfg = TitanConfig(dataset=args.dataset, methods=tuple(args.methods.split(",")), seeds=args.seeds, online=online)
+    cfg = TitanConfig(dataset=args.dataset, methods=tuple(args.methods.split(",")), seeds=args.seeds, online=online,
+                      stream=args.stream)
     run_titan(load_dataset(args.dataset, args.root), model_factory(dataset_spec(args.dataset).model), cfg, args.out,
               progress=not args.no_progress, figures=not args.no_figures)
     print((args.out / "table.md").read_text())

@@ -133,6 +133,31 @@ class Stream:
         return idx
 
 
+def stream_split(n: int, calibration: int, validation: int, pool: int | None, seed: int):
+    """Positions in the training pool of one online run on a stream scenario: the validation
+    samples (the same for every seed, held out of every stream), the seed's calibration samples,
+    and the pool the scenario applies to (``pool`` samples of the rest, or all of it)."""
+    fixed = np.random.default_rng(2024).permutation(n)
+    val, rest = fixed[:validation], fixed[validation:]
+    rest = rest[np.random.default_rng([seed, 3]).permutation(len(rest))]
+    cal, stream_pool = rest[:calibration], rest[calibration:]
+    return val, cal, stream_pool if pool is None else stream_pool[:pool]
+
+
+def streamed_training_set(bundle, spec: str, seed: int, cfg: "OnlineConfig", *, validation: int = 0,
+                          pool: int | None = None):
+    """(x, y, stream, validation positions, stream length) for ``run_online`` on the stream
+    scenario ``spec``: the calibration samples first (clean, iid: the device's factory data),
+    then the scenario's arrivals in order (observed labels; inputs as the scenario made them)."""
+    from edgesieve.streams import make_stream
+
+    val, cal, stream_pool = stream_split(len(bundle.y), cfg.calibration, validation, pool, seed)
+    s = make_stream(spec, bundle, seed, indices=stream_pool)
+    x = torch.from_numpy(np.concatenate([bundle.x[cal], s.samples(bundle.x)]))
+    y = torch.from_numpy(np.concatenate([bundle.y[cal], s.y]))
+    return x, y, Stream.ordered(len(cal), len(s), cfg.v, repeat=cfg.repeat_stream), val, len(s)
+
+
 def prepare(model: nn.Module, x: torch.Tensor, cfg: OnlineConfig) -> tuple[nn.Module, torch.Tensor]:
     """Channels-last layout for image batches (N, C, H, W) when asked: the same arithmetic,
     about 1.7x faster CPU convolutions and pooling here."""

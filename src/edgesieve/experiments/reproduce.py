@@ -28,17 +28,20 @@ def reproduce_drip(
     pool: int | None = None,
     epochs: int | None = None,
     seed: int = 0,
+    stream: str = "iid",
     root=None,
     progress: bool = True,
     figures: bool = True,
 ) -> Path:
-    """Run the main protocol (and the sweeps asked for) into ``out``; returns the report path."""
+    """Run the main protocol (and the sweeps asked for) into ``out``; returns the report path.
+    ``stream``: the stream scenario D3 arrives as (``edgesieve streams``); the label-noise sweep
+    is an iid experiment (on a stream, use the ``label-noise`` scenario instead)."""
     out = Path(out)
     spec = dataset_spec(dataset)
     recipe, model = spec.recipe, model_factory(spec.model)
     base = ProtocolConfig(  # validates every option before any data is read
         dataset=dataset, runs=runs, dpws=(dpw,), selector=selector, epochs=epochs or recipe.epochs,
-        batch_size=recipe.batch_size, lr=recipe.lr, seed=seed, pool=pool,
+        batch_size=recipe.batch_size, lr=recipe.lr, seed=seed, pool=pool, stream=stream,
     )
     swept = replace(base, runs=sweep_runs or runs)
     sweeps = [replace(swept, dpws=tuple(dpw_sweep))] if dpw_sweep else []

@@ -13,12 +13,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from edgesieve.experiments.online import LATE_OPTIONS, OnlineConfig, run_online
+from edgesieve.experiments.online import LATE_OPTIONS, OnlineConfig, run_online, streamed_training_set
 from edgesieve.experiments.results_dir import ResultsDir, identity_hash
 from edgesieve.experiments.statistics import format_difference, t_interval, verdict
 from edgesieve.experiments.summary import mean_std
 from edgesieve.selectors.batch import list_batch_methods
 from edgesieve.state.files import atomic_write_text
+from edgesieve.streams import parse_streams
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class TitanConfig:
     methods: tuple[str, ...] = ("titan", "rs", "is", "hl", "ll", "ce", "ocs", "camel")
     seeds: int = 3
     online: OnlineConfig = OnlineConfig()
+    stream: str = "iid"  # the stream scenario the rounds draw from (edgesieve.streams)
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in list_batch_methods()]
@@ -36,6 +38,7 @@ class TitanConfig:
             raise ValueError("time-to-accuracy is normalised to RS: include rs in the methods")
         if self.seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+        parse_streams(self.stream)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -45,6 +48,8 @@ class TitanConfig:
     def identity_hash(self) -> str:
         d = self.to_json()
         d.pop("seeds"), d.pop("methods")  # more seeds or methods extend an experiment
+        if d["stream"] == "iid":
+            d.pop("stream")  # added later: iid experiments made before it keep their identity
         for key, default in LATE_OPTIONS.items():
             if d["online"].get(key) == default:
                 d["online"].pop(key)
@@ -53,7 +58,8 @@ class TitanConfig:
     @classmethod
     def from_json(cls, d: dict) -> "TitanConfig":
         """The config a results folder's config.json records (``to_json`` read back)."""
-        return cls(dataset=d["dataset"], methods=tuple(d["methods"]), seeds=d["seeds"], online=OnlineConfig(**d["online"]))
+        return cls(dataset=d["dataset"], methods=tuple(d["methods"]), seeds=d["seeds"], online=OnlineConfig(**d["online"]),
+                   stream=d.get("stream", "iid"))
 
 
 def run_titan(bundle, model_factory, cfg: TitanConfig, out, *, progress: bool = True, figures: bool = True) -> dict:
@@ -70,7 +76,11 @@ def run_titan(bundle, model_factory, cfg: TitanConfig, out, *, progress: bool = 
             torch.manual_seed(seed)  # the same initial model for every method of a seed
             model = model_factory()
             online = replace(cfg.online, method=method, seed=seed)
-            res = run_online(model, x, y, xt, yt, bundle.n_classes, online)
+            if cfg.stream == "iid":  # the papers' setting, as the committed iid runs were made
+                res = run_online(model, x, y, xt, yt, bundle.n_classes, online)
+            else:
+                sx, sy, stream, _, _ = streamed_training_set(bundle, cfg.stream, seed, online)
+                res = run_online(model, sx, sy, xt, yt, bundle.n_classes, online, stream=stream)
             record = {
                 "run": key, "method": method, "seed": seed, "curve": res.curve,
                 "round_seconds_mean": float(np.mean(res.round_seconds)),

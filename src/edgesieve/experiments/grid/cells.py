@@ -17,10 +17,9 @@ import torch
 from edgesieve._version import __version__
 from edgesieve.data.registry import dataset_spec, load_dataset
 from edgesieve.experiments.grid.spec import Task
-from edgesieve.experiments.online import Stream, evaluate, prepare, run_online
+from edgesieve.experiments.online import evaluate, prepare, run_online, streamed_training_set
 from edgesieve.experiments.protocol import RunContext, run_once
 from edgesieve.models.registry import model_factory
-from edgesieve.streams import make_stream
 
 
 @lru_cache(maxsize=2)
@@ -51,27 +50,14 @@ def run_task(task: Task, threads: int = 1) -> list[dict]:
     } for cell in task.cells]
 
 
-def titan_split(n: int, calibration: int, validation: int, pool: int | None, seed: int):
-    """Positions in the training pool of one Titan-protocol cell: the validation samples (the
-    same for every seed, held out of every stream), the seed's calibration samples, and the
-    pool the stream scenario applies to (``pool`` samples of the rest, or all of it)."""
-    fixed = np.random.default_rng(2024).permutation(n)
-    val, rest = fixed[:validation], fixed[validation:]
-    rest = rest[np.random.default_rng([seed, 3]).permutation(len(rest))]
-    cal, stream_pool = rest[:calibration], rest[calibration:]
-    return val, cal, stream_pool if pool is None else stream_pool[:pool]
-
-
 def _titan(task: Task) -> dict:
     (method,) = task.methods
     bundle = _bundle(task.dataset)
     grid, settings = task.grid, task.grid.titan_grid_settings(task.dataset)
     probe = grid.titan_config(task.dataset, method, task.seed)
-    val, cal, pool = titan_split(len(bundle.y), probe.calibration, settings["validation"], settings["pool"], task.seed)
-    s = make_stream(task.stream, bundle, task.seed, indices=pool)
-    cfg = grid.titan_config(task.dataset, method, task.seed, rounds=len(s) // probe.v)
-    x = torch.from_numpy(np.concatenate([bundle.x[cal], s.samples(bundle.x)]))
-    y = torch.from_numpy(np.concatenate([bundle.y[cal], s.y]))
+    x, y, stream, val, length = streamed_training_set(bundle, task.stream, task.seed, probe,
+                                                      validation=settings["validation"], pool=settings["pool"])
+    cfg = grid.titan_config(task.dataset, method, task.seed, rounds=length // probe.v)
     if settings["eval_on"] == "validation":
         x_eval, y_eval = bundle.x[val], bundle.y[val]
     else:
@@ -85,12 +71,11 @@ def _titan(task: Task) -> dict:
         x_curve, y_curve = x_eval, y_eval
     torch.manual_seed(task.seed)  # the same initial model for every method of a seed
     model = model_factory(dataset_spec(task.dataset).model)()
-    stream = Stream.ordered(len(cal), len(s), cfg.v, repeat=cfg.repeat_stream)
     res = run_online(model, x, y, x_curve, y_curve, bundle.n_classes, cfg, stream=stream)
     metrics = online_metrics(res.curve, res.round_seconds, res.coarse_ms_per_sample, res.fine_ms)
     model, x_eval = prepare(model, x_eval, cfg)
     metrics[f"{settings['eval_on']}_accuracy"] = evaluate(model, x_eval, y_eval)  # the whole split, at the end
-    metrics.update(rounds=cfg.rounds, stream_length=len(s), curve_on=f"{settings['eval_on']}"
+    metrics.update(rounds=cfg.rounds, stream_length=length, curve_on=f"{settings['eval_on']}"
                    + (f" subset of {len(y_curve)}" if len(y_curve) < len(y_eval) else ""))
     return {method: metrics}
 
