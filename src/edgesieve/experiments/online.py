@@ -191,7 +191,9 @@ def run_online(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_test: torch
     selector = None
     if cfg.mode == "sequential":
         cal = stream.held_out
+        start = time.perf_counter()
         selector = make_selector(cfg, model, feature_layer).calibrate(x[cal], y[cal])
+        result.calibration_seconds = time.perf_counter() - start
     for t in range(cfg.rounds):
         start = time.perf_counter()
         idx = stream.next_round()
@@ -210,14 +212,18 @@ class Trainer:
     """One SGD step per round, lr decayed by ``lr_decay`` every ``decay_every`` rounds."""
 
     def __init__(self, model: nn.Module, cfg: OnlineConfig):
+        from edgesieve.selectors import selector_class
+
         self.model, self.cfg = model, cfg
+        # importance weights when the protocol asks for them, or when they are the method (InfoBatch)
+        self.weighted = cfg.importance_weights or selector_class(cfg.method).always_weighted
         self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=cfg.decay_every, gamma=cfg.lr_decay)
 
     def step(self, bx: torch.Tensor, by: torch.Tensor, w: torch.Tensor) -> None:
         self.model.train()
         loss = nn.functional.cross_entropy(self.model(bx), by, reduction="none")
-        loss = (loss * w).mean() if self.cfg.importance_weights else loss.mean()
+        loss = (loss * w).mean() if self.weighted else loss.mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from edgesieve.selectors.registry import create_selector
+from edgesieve.selectors.registry import create_selector, selector_class
 
 
 @dataclass
@@ -19,6 +19,9 @@ class OnlineResult:
     coarse_ms_per_sample: list = field(default_factory=list)
     fine_ms: list = field(default_factory=list)
     coverage: list = field(default_factory=list)  # pipelined: share of each round's samples examined
+    # calibrating the selector before the first round (RHO-LOSS trains its irreducible-loss model
+    # there): part of the method's wall-clock cost
+    calibration_seconds: float = 0.0
 
     @property
     def final_accuracy(self) -> float:
@@ -26,10 +29,12 @@ class OnlineResult:
 
 
 def make_selector(cfg, model: nn.Module, feature_layer: str | None = None):
-    """The round's selector for ``cfg.method`` (a registered batch selector)."""
+    """The round's selector for ``cfg.method`` (a registered batch selector); a method that
+    anneals over the run (InfoBatch) is told the run's length."""
+    extra = {"total_rounds": cfg.rounds} if "total_rounds" in selector_class(cfg.method)._param_names() else {}
     return create_selector(cfg.method, model=model, batch=cfg.batch, buffer=cfg.buffer, coarse=cfg.coarse,
                            feature_layer=feature_layer, lambda_rep=cfg.lambda_rep, lambda_div=cfg.lambda_div,
-                           class_slots=cfg.class_slots, seed=cfg.seed)
+                           class_slots=cfg.class_slots, seed=cfg.seed, **extra)
 
 
 def select_round(selector, x, y, idx, t: int, cfg, result: OnlineResult, cal: torch.Tensor):

@@ -16,9 +16,12 @@ from edgesieve.selectors.batch.coarse import (
 from edgesieve.selectors.batch.entropy import EntropySelector
 from edgesieve.selectors.batch.high_loss import HighLossSelector
 from edgesieve.selectors.batch.importance import ImportanceSamplingSelector
+from edgesieve.selectors.batch.infobatch import InfoBatchSelector
 from edgesieve.selectors.batch.low_loss import LowLossSelector
 from edgesieve.selectors.batch.ocs import OnlineCoresetSelector
 from edgesieve.selectors.batch.picked import Picked
+from edgesieve.selectors.batch.rank_loss import RankLossSelector
+from edgesieve.selectors.batch.rho_loss import RhoLossSelector
 from edgesieve.selectors.batch.rs import RandomBatchSelector
 from edgesieve.selectors.batch.titan import TitanSelector
 
@@ -30,10 +33,13 @@ __all__ = [
     "EntropySelector",
     "HighLossSelector",
     "ImportanceSamplingSelector",
+    "InfoBatchSelector",
     "LowLossSelector",
     "OnlineCoresetSelector",
     "Picked",
     "RandomBatchSelector",
+    "RankLossSelector",
+    "RhoLossSelector",
     "TitanSelector",
     "list_batch_methods",
     "register_coarse_stage",

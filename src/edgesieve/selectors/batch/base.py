@@ -59,6 +59,11 @@ class BatchSelector(Selector):
 
     requires_model = True
     default_coarse: ClassVar[str] = "none"
+    #: the method's weights are part of the method (InfoBatch's rescaling): training applies them
+    #: even when the protocol does not ask for importance weights
+    always_weighted: ClassVar[bool] = False
+    #: the fine stage needs the calibrated selector (RHO-LOSS's irreducible-loss model): no pick by name
+    pick_needs_state: ClassVar[bool] = False
 
     @staticmethod
     def pick(logits, features, labels, k, generator=None, inputs=None) -> Picked:
@@ -147,7 +152,7 @@ class BatchSelector(Selector):
         head = last_linear(self.model)
         cx, cy = x[candidates], y[candidates]
         logits, features = logits_and_features(self.model, cx, head)
-        picked = checked_pick(type(self), logits, features, cy, min(self.batch, candidates.numel()), self.rng_, inputs=cx)
+        picked = self._fine(logits, features, cy, min(self.batch, candidates.numel()), cx)
         chosen = candidates[picked.index]
         keep = torch.zeros(n, dtype=torch.bool)
         keep[chosen] = True
@@ -163,6 +168,12 @@ class BatchSelector(Selector):
         self.stage_ms_["coarse"] = 1000 * (mid - start)
         self.stage_ms_["fine"] = 1000 * (time.perf_counter() - mid)
         return Decision(keep=keep, score=score, predicted=predicted, reason=reason, weight=weight)
+
+    def _fine(self, logits, features, labels, k: int, inputs) -> Picked:
+        """The fine stage of one round. Stateless methods are their static ``pick``; a method
+        with parameters or state (rank-loss, InfoBatch, RHO-LOSS) overrides this, after
+        :func:`check_buffer`."""
+        return checked_pick(type(self), logits, features, labels, k, self.rng_, inputs=inputs)
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -208,6 +219,12 @@ def select_batch(method: str, logits, features, labels, k: int, generator=None, 
 
 def checked_pick(cls, logits, features, labels, k: int, generator=None, inputs=None) -> Picked:
     """``cls.pick`` after the checks every method shares (no registry lookup: the per-round path)."""
+    check_buffer(logits, features, labels, k)
+    return cls.pick(logits, features, labels, k, generator, inputs)
+
+
+def check_buffer(logits, features, labels, k: int) -> None:
+    """The checks every fine stage shares: a positive batch, enough candidates, finite values."""
     n = labels.numel()
     if k < 1:
         raise ValueError(f"batch size must be positive, got {k}")
@@ -215,4 +232,3 @@ def checked_pick(cls, logits, features, labels, k: int, generator=None, inputs=N
         raise ValueError(f"the buffer holds {n} candidates, fewer than the batch size {k}")
     if not (bool(torch.isfinite(logits).all()) and bool(torch.isfinite(features).all())):
         raise ValueError("logits or features hold NaN or Inf")
-    return cls.pick(logits, features, labels, k, generator, inputs)
