@@ -26,8 +26,14 @@ def test_registries_know_every_built_in():
 
     assert list_datasets() == ["fashion", "fashion-effnet", "fsdd", "har", "mnist"]
     assert all(dataset_spec(d).model in list_models() for d in list_datasets())
-    assert set(list_batch_methods()) == {"titan", "rs", "is", "hl", "ll", "ce", "ocs", "camel"}
+    assert set(list_batch_methods()) == {"titan", "rs", "is", "hl", "ll", "ce", "ocs", "camel",
+                                         "rank-loss", "infobatch", "rho-loss"}
     assert set(list_selectors()) == set(list_batch_methods()) | {"drip", "random"}
+    from edgesieve.store.policies import list_policies
+    from edgesieve.streams import list_streams
+
+    assert set(list_policies()) == {"reservoir", "class_balanced", "gdumb", "evict_lowest"}
+    assert set(list_streams()) == {"iid", "imbalanced", "dirichlet", "sessions", "duplicates", "label-noise", "drift"}
 
 
 def test_a_new_data_set_is_one_registration(tmp_path):
