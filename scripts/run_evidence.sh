@@ -9,7 +9,7 @@ only=()
 [ $# -gt 0 ] && only=(--datasets "$1")
 for d in mnist fashion fsdd har; do $es data fetch "$d" >/dev/null; done
 export OMP_NUM_THREADS=1
-for grid in evidence_titan evidence_titan_sessions evidence_drip evidence_drip_sessions; do
+for grid in evidence_titan evidence_titan_sessions evidence_drip evidence_drip_sessions evidence_store; do
   if [ $# -gt 0 ] && [[ "$grid" == *sessions ]] && [[ "$1" != fsdd && "$1" != har ]]; then continue; fi
   $es grid run "experiments/$grid.toml" "${only[@]}" --out results/evidence --no-progress
 done

@@ -187,6 +187,10 @@ def test_a_two_node_cluster_runs_a_grid_through_address(tmp_path, capsys):
     (["--protocol", "titan", "--datasets", "har", "--methods", "rs", "--seeds", "1", "--set", "eval_on=train"],
      "eval_on must be 'test' or 'validation'"),
     (["--protocol", "titan", "--datasets", "har", "--methods", "rs,oracle", "--seeds", "1"], "unknown methods ['oracle']"),
+    (["--protocol", "store", "--datasets", "har", "--methods", "reservoir,gdumb", "--seeds", "1"],
+     "[config] capacity (a fraction of the stream in (0, 1)) is needed"),
+    (["--protocol", "store", "--datasets", "har", "--methods", "gdumb", "--seeds", "1", "--set", "capacity=0.1"],
+     "include reservoir in the methods"),
     (["--protocol", "titan", "--datasets", "", "--methods", "rs", "--seeds", "1"], "the grid has no datasets"),
     (["--protocol", "titan", "--datasets", "har", "--methods", "rs", "--seeds", "1", "--set", "roundz=3"],
      "unknown [config] keys ['roundz']"),
@@ -244,3 +248,17 @@ def test_an_online_cell_streams_the_scenario_one_pass_and_measures_the_whole_spl
                                                              "validation": 100, "eval_on": "validation"})
     (vrec,) = run_task(val.tasks()[0])
     assert "validation_accuracy" in vrec["metrics"] and "test_accuracy" not in vrec["metrics"]
+
+
+def test_the_capacity_mode_runs_as_a_grid_with_reservoir_as_the_reference(tmp_path, capsys):
+    out = tmp_path / "cells"
+    assert main(["grid", "run", "--protocol", "store", "--datasets", "har", "--methods", "reservoir,class_balanced,gdumb",
+                 "--seeds", "2", "--set", "capacity=0.1", "--set", "epochs=1", "--set", "pool=400", "--out", str(out),
+                 "--num-cpus", "2", "--no-progress"]) == 0
+    assert len(cell_files(out)) == 6
+    cell = json.loads((out / "store" / "har" / "iid" / "gdumb" / "seed_000.json").read_text())
+    assert cell["config"]["capacity"] == 0.1 and cell["metrics"]["sizes"]["class_source"] == "label"
+    capsys.readouterr()
+    assert main(["grid", "report", str(out), "--json"]) == 0
+    rows = [r for r in json.loads(capsys.readouterr().out) if r["method"] == "gdumb"]
+    assert rows[0]["reference"] == "reservoir" and rows[0]["n"] == 2

@@ -34,7 +34,7 @@ def add_parsers(sub) -> None:
         "what is missing or failed. A TOML file gives keys protocol, datasets, streams, methods, seeds and a "
         "[config] table; flags override it.")
     run.add_argument("grid_file", nargs="?", type=Path, help="a TOML grid file")
-    run.add_argument("--protocol", help="drip (storage) or titan (online training)")
+    run.add_argument("--protocol", help="drip (storage), store (storage with a capacity: set capacity=0.1) or titan (online training)")
     run.add_argument("--datasets", type=_csv, help="comma-separated data set names (`edgesieve data list`)")
     run.add_argument("--streams", type=_csv, help="comma-separated stream scenarios (default iid; `edgesieve streams`)")
     run.add_argument("--methods", type=_csv, help="comma-separated methods (titan: batch selectors incl. rs; drip: one "

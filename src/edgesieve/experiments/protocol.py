@@ -152,11 +152,11 @@ class RunContext:
         self.x_test = torch.from_numpy(np.ascontiguousarray(self.bundle.x_test))
         self.y_test = torch.from_numpy(self.bundle.y_test)
 
-    def fit(self, x: torch.Tensor, y: torch.Tensor, seed: int, desc: str) -> nn.Module:
+    def fit(self, x: torch.Tensor, y: torch.Tensor, seed: int, desc: str, steps: int | None = None) -> nn.Module:
         torch.manual_seed(seed)  # every arm starts from the same initial weights
         return train_classifier(
             self.model_factory(), x, y, epochs=self.cfg.epochs, batch_size=self.cfg.batch_size,
-            lr=self.cfg.lr, seed=seed, progress=self.progress, desc=desc,
+            lr=self.cfg.lr, seed=seed, progress=self.progress, desc=desc, steps=steps,
         )
 
     def evaluate(self, model: nn.Module) -> dict:
@@ -171,8 +171,27 @@ def pool_indices(ctx: RunContext) -> np.ndarray:
     return np.sort(np.random.default_rng([ctx.cfg.seed, 7]).permutation(n)[: ctx.cfg.pool])
 
 
-def run_once(ctx: RunContext, run: int, artifacts: Path | None = None) -> dict:
-    """One reshuffle of the protocol; returns a JSON-able record. With a stream scenario
+@dataclass
+class RunData:
+    """One reshuffle's parts: D1 (training), D2 (calibration), and D3 as it arrives (the stream:
+    inputs, observed and clean labels, positions in the pool)."""
+
+    seed: int
+    rng: np.random.Generator
+    d1: np.ndarray
+    d2: np.ndarray
+    y: torch.Tensor  # labels of the whole pool (with iid label noise when configured)
+    y_np: np.ndarray
+    x1: torch.Tensor
+    y1: torch.Tensor
+    x3: torch.Tensor
+    y3: torch.Tensor
+    clean3: np.ndarray
+    source3: np.ndarray
+
+
+def prepare_run(ctx: RunContext, run: int) -> RunData:
+    """Split the pool for run ``run`` and build D3's stream. With a stream scenario
     (``cfg.stream``), D3 becomes that stream; D1 and D2 stay clean and iid (factory data)."""
     cfg, bundle = ctx.cfg, ctx.bundle
     seed = cfg.seed + run
@@ -183,12 +202,19 @@ def run_once(ctx: RunContext, run: int, artifacts: Path | None = None) -> dict:
     y_np = add_label_noise(bundle.y, np.concatenate([d1, d3]), cfg.label_noise, bundle.n_classes, rng)
     y = torch.from_numpy(y_np)
     if cfg.stream == "iid":  # the papers' setting, as every committed iid run was made
-        stream_source, x3, y3, clean3 = d3, ctx.x[d3], y[d3], bundle.y[d3]
+        source3, x3, y3, clean3 = d3, ctx.x[d3], y[d3], bundle.y[d3]
     else:
         s = make_stream(cfg.stream, bundle, seed, indices=d3)
-        stream_source, x3, y3, clean3 = s.source, torch.from_numpy(s.samples(bundle.x)), torch.from_numpy(s.y), s.y_clean
-    n3 = len(y3)
-    x1, y1 = ctx.x[d1], y[d1]
+        source3, x3, y3, clean3 = s.source, torch.from_numpy(s.samples(bundle.x)), torch.from_numpy(s.y), s.y_clean
+    return RunData(seed, rng, d1, d2, y, y_np, ctx.x[d1], y[d1], x3, y3, clean3, source3)
+
+
+def run_once(ctx: RunContext, run: int, artifacts: Path | None = None) -> dict:
+    """One reshuffle of the protocol; returns a JSON-able record."""
+    cfg, bundle = ctx.cfg, ctx.bundle
+    r = prepare_run(ctx, run)
+    seed, rng, d1, d2, n3 = r.seed, r.rng, r.d1, r.d2, len(r.y3)
+    y, y_np, x1, y1, x3, y3, clean3, stream_source = r.y, r.y_np, r.x1, r.y1, r.x3, r.y3, r.clean3, r.source3
 
     baseline = ctx.fit(x1, y1, seed, "baseline")
     record = {

@@ -21,31 +21,47 @@ def train_classifier(
     seed: int = 0,
     progress: bool = True,
     desc: str = "train",
+    steps: int | None = None,
 ) -> nn.Module:
     """Adam on cross-entropy with a cosine learning-rate decay to zero (so the final weights do
     not depend on the noise of the last few steps), shuffled mini-batches from a seeded
-    generator; returns the model in eval mode."""
+    generator; returns the model in eval mode. ``steps``: train for exactly this many
+    optimisation steps (passes over x reshuffled as needed) instead of ``epochs`` passes, so
+    that a smaller training set does not also mean less training (the capacity mode)."""
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"need matching, non-empty x and y, got {x.shape[0]} and {y.shape[0]} samples")
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=lr)
     model.train()
-    steps = epochs * ((x.shape[0] + batch_size - 1) // batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
-    with tqdm(total=steps, desc=desc, disable=None if progress else True, leave=False, unit="step") as bar:
-        for _ in range(epochs):
+    fixed = steps is not None
+    if fixed and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if fixed and (x.shape[0] < 2 or batch_size < 2):
+        raise ValueError("training for a number of steps needs batches of at least 2 samples (BatchNorm)")
+    total = steps if fixed else epochs * ((x.shape[0] + batch_size - 1) // batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total))
+
+    def batches():
+        epoch = 0
+        while fixed or epoch < epochs:  # with steps: as many passes as the steps need
             order = torch.randperm(x.shape[0], generator=gen)
             for i in range(0, x.shape[0], batch_size):
                 idx = order[i : i + batch_size]
-                if idx.numel() < 2:  # BatchNorm cannot train on one sample
-                    continue
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                schedule.step()
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+                if idx.numel() >= 2:  # BatchNorm cannot train on one sample
+                    yield idx
+            epoch += 1
+
+    with tqdm(total=total, desc=desc, disable=None if progress else True, leave=False, unit="step") as bar:
+        for done, idx in enumerate(batches()):
+            if fixed and done >= steps:
+                break
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            schedule.step()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     return model.eval()
 
 

@@ -38,7 +38,7 @@ def run_task(task: Task, threads: int = 1) -> list[dict]:
     """The records of every cell of ``task`` (same order as ``task.cells``)."""
     torch.set_num_threads(threads)  # a reused worker keeps the count of its first task otherwise
     start = time.perf_counter()
-    metrics = _titan(task) if task.grid.protocol == "titan" else _drip(task)
+    metrics = {"titan": _titan, "drip": _drip, "store": _store}[task.grid.protocol](task)
     wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024 ** 2)
     return [{
@@ -123,6 +123,18 @@ def _drip(task: Task) -> dict:
     for m in out.values():
         m["sizes"] = record["sizes"]
     return out
+
+
+def _store(task: Task) -> dict:
+    from edgesieve.experiments.capacity import run_capacity_once
+
+    bundle = _bundle(task.dataset)
+    grid = task.grid
+    ctx = RunContext(bundle, model_factory(dataset_spec(task.dataset).model), grid.drip_config(task.dataset, task.stream),
+                     progress=False)
+    out = run_capacity_once(ctx, task.seed, grid.config["capacity"], task.methods, grid.config.get("class_source", "label"))
+    sizes = out.pop("sizes")
+    return {m: {**v, "sizes": sizes} for m, v in out.items()}
 
 
 def _arm(result: dict) -> dict:

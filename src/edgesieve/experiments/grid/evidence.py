@@ -65,13 +65,14 @@ def plain_findings(records: list[dict], protocol: str, metric: str) -> list[str]
 def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "results/evidence/") -> list[str]:
     """Markdown lines of the section (figures written next to the cells)."""
     out = Path(out)
-    cells = read_cells(out / "titan") + read_cells(out / "drip") if out.exists() else []
+    cells = [c for p in ("titan", "drip", "store") if (out / p).exists() for c in read_cells(out / p)]
     records = aggregate(cells) if cells else []
     lines = []
-    for protocol in ("titan", "drip"):
+    titles = {"titan": "Titan online protocol", "drip": "DRIP storage protocol",
+              "store": "Storage with a capacity (10% of the stream)"}
+    for protocol in ("titan", "drip", "store"):
         metric = METRICS[protocol][0]
-        lines += [f"### {protocol.upper() if protocol == 'drip' else 'Titan'} protocol: where selection beats "
-                  f"{REFERENCE[protocol]} ({metric})", ""]
+        lines += [f"### {titles[protocol]}: where selection beats {REFERENCE[protocol]} ({metric})", ""]
         lines += [beats_table(records, protocol, metric), ""]
         heat = beats_heatmap(records, protocol, metric, out / f"beats_{protocol}.png") if records else None
         if heat is not None:

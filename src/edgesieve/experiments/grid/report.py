@@ -20,7 +20,7 @@ from edgesieve.experiments.statistics import (
 )
 
 #: metrics the report compares, per protocol (accuracies, reported in percentage points)
-METRICS = {"drip": ("test_accuracy",), "titan": ("last20_accuracy", "auc", "final_accuracy")}
+METRICS = {"drip": ("test_accuracy",), "titan": ("last20_accuracy", "auc", "final_accuracy"), "store": ("test_accuracy",)}
 
 
 def read_cells(folder: str | Path) -> list[dict]:

@@ -21,10 +21,12 @@ from edgesieve.selectors.batch import list_batch_methods
 from edgesieve.selectors.registry import list_selectors
 from edgesieve.streams import StreamSpecError, parse_streams
 
-PROTOCOLS = ("drip", "titan")
+#: "store" is the storage protocol's capacity mode (experiments.capacity): a store of at most
+#: ``capacity`` x |D3| samples, every capacity policy against reservoir (random at the same M)
+PROTOCOLS = ("drip", "titan", "store")
 #: methods of the storage protocol that are arms of every run, not selectors
 DRIP_ARMS = ("baseline", "all_data", "random")
-REFERENCE = {"drip": "random", "titan": "rs"}
+REFERENCE = {"drip": "random", "titan": "rs", "store": "reservoir"}
 #: Titan-protocol settings of the grid beyond OnlineConfig's: ``pool`` (the stream scenario
 #: applies to this many samples of the training pool), ``validation`` (samples held out of every
 #: stream, where learning rates are chosen), ``eval_on`` ("test" or "validation": what the curve
@@ -33,7 +35,7 @@ REFERENCE = {"drip": "random", "titan": "rs"}
 TITAN_GRID_KEYS = {"pool": None, "validation": 0, "eval_on": "test", "eval_subset": None}
 _TITAN_KEYS = tuple(f.name for f in fields(OnlineConfig) if f.name not in ("method", "seed")) + tuple(TITAN_GRID_KEYS)
 _DRIP_KEYS = ("epochs", "batch_size", "lr", "pool", "dpw", "label_noise")
-CONFIG_KEYS = {"titan": _TITAN_KEYS, "drip": _DRIP_KEYS}
+CONFIG_KEYS = {"titan": _TITAN_KEYS, "drip": _DRIP_KEYS, "store": _DRIP_KEYS + ("capacity", "class_source")}
 
 
 class GridError(ValueError):
@@ -89,7 +91,7 @@ class Grid:
         for what in ("datasets", "streams", "methods", "seeds"):
             if not getattr(self, what):
                 raise GridError(f"the grid has no {what}: nothing to run")
-        known = list_datasets(self.protocol)
+        known = list_datasets("drip" if self.protocol == "store" else self.protocol)
         for d in self.datasets:
             if d not in known:
                 raise GridError(f"unknown data set {d!r} for the {self.protocol} protocol; available: {', '.join(known)}")
@@ -99,7 +101,7 @@ class Grid:
             except StreamSpecError as err:
                 raise GridError(str(err)) from None
             for scenario, _ in components:
-                if self.protocol not in scenario.protocol_support:
+                if ("drip" if self.protocol == "store" else self.protocol) not in scenario.protocol_support:
                     raise GridError(f"stream {s!r} is not implemented for the {self.protocol} protocol")
                 if scenario.name == "sessions":
                     lacking = [d for d in self.datasets if dataset_spec(d).sessions is None]
@@ -120,6 +122,20 @@ class Grid:
             self.titan_config(d, self.methods[0], 0) if self.protocol == "titan" else self.drip_config(d, self.streams[0])
 
     def _check_methods(self) -> None:
+        if self.protocol == "store":
+            from edgesieve.experiments.capacity import CAPACITY_POLICIES, CLASS_SOURCES
+
+            bad = [m for m in self.methods if m not in CAPACITY_POLICIES]
+            if bad:
+                raise GridError(f"unknown methods {bad} for the store protocol; available: {', '.join(CAPACITY_POLICIES)}")
+            if "reservoir" not in self.methods:
+                raise GridError("the store protocol is measured against reservoir: include reservoir in the methods")
+            cap = self.config.get("capacity")
+            if not isinstance(cap, float) or not 0 < cap < 1:
+                raise GridError(f"[config] capacity (a fraction of the stream in (0, 1)) is needed, got {cap!r}")
+            if self.config.get("class_source", "label") not in CLASS_SOURCES:
+                raise GridError(f"[config] class_source must be one of {CLASS_SOURCES}")
+            return
         if self.protocol == "titan":
             known = list_batch_methods()
             bad = [m for m in self.methods if m not in known]
@@ -179,11 +195,13 @@ class Grid:
 
     @property
     def selector(self) -> str:
+        if self.protocol == "store":
+            return "drip"  # the capacity mode's drip policy; its other policies need no selector
         return next(m for m in self.methods if m not in DRIP_ARMS)
 
     def drip_config(self, dataset: str, stream: str = "iid") -> ProtocolConfig:
         recipe = dataset_spec(dataset).recipe
-        c = self.config_for(dataset)
+        c = {k: v for k, v in self.config_for(dataset).items() if k not in ("capacity", "class_source")}
         try:
             return ProtocolConfig(dataset=dataset, runs=1, dpws=(c.get("dpw", 0.25),), selector=self.selector,
                                   epochs=c.get("epochs", recipe.epochs), batch_size=c.get("batch_size", recipe.batch_size),
@@ -201,6 +219,8 @@ class Grid:
                 d["rounds"] = "pass"
         else:
             d = self.drip_config(cell.dataset, cell.stream).to_json()
+            if self.protocol == "store":
+                d.update(capacity=self.config["capacity"], class_source=self.config.get("class_source", "label"))
             d.pop("runs")
             d["seed"] = cell.seed
         return {"protocol": self.protocol, "dataset": cell.dataset, "stream": cell.stream, **d}
@@ -219,7 +239,7 @@ class Grid:
         for dataset in self.datasets:
             for stream in self.streams:
                 for seed in self.seeds:
-                    if self.protocol == "drip":
+                    if self.protocol in ("drip", "store"):
                         out.append(Task(self, dataset, stream, seed, self.methods))
                     else:
                         out.extend(Task(self, dataset, stream, seed, (m,)) for m in self.methods)
