@@ -27,8 +27,9 @@ def test_bad_options_are_rejected(argv, capsys):
 def test_list_selectors(capsys):
     assert main(["selectors"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["camel", "ce", "drip", "hl", "is", "ll", "ocs", "random", "rs", "titan"]
-    assert any(line.startswith("titan    Titan: the coarse filter") for line in lines)
+    assert [line.split()[0] for line in lines] == ["camel", "ce", "drip", "hl", "infobatch", "is", "ll", "ocs", "random",
+                                                  "rank-loss", "rho-loss", "rs", "titan"]
+    assert any(line.startswith("titan") and "Titan: the coarse filter" in line for line in lines)
 
 
 def test_unknown_dataset(capsys):

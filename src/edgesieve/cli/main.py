@@ -66,7 +66,7 @@ def _dispatch(args) -> int:
 
         for name in list_selectors():  # name and the class's description, whole (up to its first blank line)
             doc = (selector_class(name).__doc__ or "").strip().split("\n\n")[0]
-            print(f"{name:<8} {' '.join(line.strip() for line in doc.splitlines())}")
+            print(f"{name:<10} {' '.join(line.strip() for line in doc.splitlines())}")
     elif args.command == "reproduce":
         reproduce_cmd.run(args)
     elif args.command == "grid":

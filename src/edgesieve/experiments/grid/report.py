@@ -116,6 +116,10 @@ def time_to_accuracy(by_seed: dict, ref: dict) -> dict:
     return {"rounds_to_rs_level": median(rounds), "seconds_to_rs_level": median(seconds), "reached_rs_level": f"{len(rounds)}/{tried}"}
 
 
+def _seconds(v) -> str:
+    return "—" if v is None else f"{v:.1f} s"
+
+
 def _finite(v: float):
     return None if v is None or math.isnan(v) else v
 
@@ -132,8 +136,10 @@ def format_report(records: list[dict]) -> str:
         lines += [f"### {protocol} · {dataset} · {stream}", "",
                   f"Paired by seed with {reference}; [95% Student-t interval]; MDE = smallest difference this many seeds "
                   "detect with 80% power (points).", "",
-                  "| method | n | " + " | ".join(f"{m} % | − {reference} [95% CI] | MDE" for m in metrics) + " | verdict (" + metrics[0] + ") |",
-                  "|---|---|" + "---|---|---|" * len(metrics) + "---|"]
+                  "| method | n | " + " | ".join(f"{m} % | − {reference} [95% CI] | MDE" for m in metrics)
+                  + (" | to RS's level: median rounds / seconds (seeds reaching it)" if protocol == "titan" else "")
+                  + " | verdict (" + metrics[0] + ") |",
+                  "|---|---|" + "---|---|---|" * len(metrics) + ("---|" if protocol == "titan" else "") + "---|"]
         for method in dict.fromkeys(r["method"] for r in rows):
             cells, first = [], None
             for metric in metrics:
@@ -145,6 +151,10 @@ def format_report(records: list[dict]) -> str:
                 diff = "—" if r["diff_mean"] is None else format_difference(r["diff_mean"], (r["ci_low"], r["ci_high"]))
                 mde = "—" if r["mde"] is None else f"{r['mde']:.2f}"
                 cells += [f"{r['mean']:.2f} ± {r['std']:.2f}", diff, mde]
+            if protocol == "titan":
+                ttr = next((x for x in rows if x["method"] == method and "reached_rs_level" in x), None)
+                cells.append("—" if ttr is None else f"{ttr['rounds_to_rs_level']} rounds / "
+                             f"{_seconds(ttr['seconds_to_rs_level'])} ({ttr['reached_rs_level']})")
             lines.append(f"| {method} | {first['n']} | " + " | ".join(cells) + f" | {first['verdict']} |")
         lines.append("")
     return "\n".join(lines)
