@@ -28,6 +28,15 @@ def t_interval(diffs: list[float], level: float = LEVEL) -> tuple[float, float]:
     return mean - half, mean + half
 
 
+def _mean_sd(diffs: list[float]) -> tuple[int, float, float]:
+    """n, mean and sample standard deviation (nan below 2 values)."""
+    n = len(diffs)
+    if n < 2:
+        return n, math.nan, math.nan
+    mean = sum(diffs) / n
+    return n, mean, math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+
+
 def minimum_detectable_effect(diffs: list[float], level: float = LEVEL, power: float = 0.8) -> float:
     """The smallest true mean difference a paired t-test on this many seeds, with this spread,
     detects with probability ``power`` at ``level``: (t_{1-a/2} + t_{power}) sd / sqrt(n), n - 1
@@ -36,11 +45,9 @@ def minimum_detectable_effect(diffs: list[float], level: float = LEVEL, power: f
     >>> round(minimum_detectable_effect([1.0, 2.0, 3.0, 4.0, 5.0]), 3)   # sd 1.58, n 5: (2.776 + 0.941) x 0.707
     2.629
     """
-    n = len(diffs)
+    n, mean, sd = _mean_sd(diffs)
     if n < 2:
         return math.nan
-    mean = sum(diffs) / n
-    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
     return (float(stats.t.ppf(0.5 + level / 2, n - 1)) + float(stats.t.ppf(power, n - 1))) * sd / math.sqrt(n)
 
 
@@ -75,11 +82,9 @@ def paired_p_value(diffs: list[float]) -> float:
     >>> round(paired_p_value([1.0, 2.0, 3.0]), 4)
     0.0742
     """
-    n = len(diffs)
+    n, mean, sd = _mean_sd(diffs)
     if n < 2:
         return math.nan
-    mean = sum(diffs) / n
-    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
     if sd == 0:
         return 0.0 if mean != 0 else 1.0
     return float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))

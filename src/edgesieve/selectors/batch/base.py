@@ -11,6 +11,7 @@ rounds were scored by an older model.
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any, ClassVar
 
@@ -64,6 +65,14 @@ class BatchSelector(Selector):
     always_weighted: ClassVar[bool] = False
     #: the fine stage needs the calibrated selector (RHO-LOSS's irreducible-loss model): no pick by name
     pick_needs_state: ClassVar[bool] = False
+    #: a method's own parameters and their defaults (rank-loss: pressure), taken as keywords by
+    #: ``__init__`` after the shared ones and listed by ``get_params`` like them
+    extra_params: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        shared = [p for p in inspect.signature(BatchSelector.__init__).parameters if p not in ("self", "extra")]
+        return shared + list(cls.extra_params)
 
     @staticmethod
     def pick(logits, features, labels, k, generator=None, inputs=None) -> Picked:
@@ -72,7 +81,13 @@ class BatchSelector(Selector):
     def __init__(self, model, batch: int = 10, buffer: int = 30, *, coarse: str | None = None,
                  feature_layer: str | None = None, lambda_rep: float = 1.0, lambda_div: float = 1.0,
                  diversity: str = "mean", chunk: int = 10, class_slots: str = "proportional", drip_dpw: float = 0.25,
-                 seed: int = 0):
+                 seed: int = 0, **extra):
+        unknown = sorted(set(extra) - set(self.extra_params))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected parameters {unknown}; "
+                            f"its own: {', '.join(self.extra_params) or 'none'}")
+        for name, default in self.extra_params.items():
+            setattr(self, name, extra.get(name, default))
         self.model = model
         self.batch = batch
         self.buffer = buffer

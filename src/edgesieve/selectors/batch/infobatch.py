@@ -45,16 +45,7 @@ class InfoBatchSelector(BatchSelector):
 
     always_weighted = True
 
-    def __init__(self, model, batch: int = 10, buffer: int = 30, *, prune: float = 0.5, anneal: float = 0.875,
-                 total_rounds: int | None = None, coarse: str | None = None, feature_layer: str | None = None,
-                 lambda_rep: float = 1.0, lambda_div: float = 1.0, diversity: str = "mean", chunk: int = 10,
-                 class_slots: str = "proportional", drip_dpw: float = 0.25, seed: int = 0):
-        super().__init__(model, batch, buffer, coarse=coarse, feature_layer=feature_layer, lambda_rep=lambda_rep,
-                         lambda_div=lambda_div, diversity=diversity, chunk=chunk, class_slots=class_slots,
-                         drip_dpw=drip_dpw, seed=seed)
-        self.prune = prune
-        self.anneal = anneal
-        self.total_rounds = total_rounds
+    extra_params = {"prune": 0.5, "anneal": 0.875, "total_rounds": None}
 
     def _check_params(self) -> str:
         if not isinstance(self.prune, (int, float)) or not 0 <= self.prune < 1:

@@ -42,14 +42,7 @@ def rank_pick(logits, labels, k: int, pressure: float, generator=None) -> Picked
 class RankLossSelector(BatchSelector):
     """Rank-loss: selection probability falling exponentially with the loss rank (pressure s_e)."""
 
-    def __init__(self, model, batch: int = 10, buffer: int = 30, *, pressure: float = DEFAULT_PRESSURE,
-                 coarse: str | None = None, feature_layer: str | None = None, lambda_rep: float = 1.0,
-                 lambda_div: float = 1.0, diversity: str = "mean", chunk: int = 10, class_slots: str = "proportional",
-                 drip_dpw: float = 0.25, seed: int = 0):
-        super().__init__(model, batch, buffer, coarse=coarse, feature_layer=feature_layer, lambda_rep=lambda_rep,
-                         lambda_div=lambda_div, diversity=diversity, chunk=chunk, class_slots=class_slots,
-                         drip_dpw=drip_dpw, seed=seed)
-        self.pressure = pressure
+    extra_params = {"pressure": DEFAULT_PRESSURE}
 
     def _check_params(self) -> str:
         if isinstance(self.pressure, bool) or not isinstance(self.pressure, (int, float)) or not self.pressure >= 1:

@@ -47,15 +47,7 @@ class RhoLossSelector(BatchSelector):
 
     pick_needs_state = True
 
-    def __init__(self, model, batch: int = 10, buffer: int = 30, *, il_epochs: int = 30, il_lr: float = 1e-3,
-                 coarse: str | None = None, feature_layer: str | None = None, lambda_rep: float = 1.0,
-                 lambda_div: float = 1.0, diversity: str = "mean", chunk: int = 10, class_slots: str = "proportional",
-                 drip_dpw: float = 0.25, seed: int = 0):
-        super().__init__(model, batch, buffer, coarse=coarse, feature_layer=feature_layer, lambda_rep=lambda_rep,
-                         lambda_div=lambda_div, diversity=diversity, chunk=chunk, class_slots=class_slots,
-                         drip_dpw=drip_dpw, seed=seed)
-        self.il_epochs = il_epochs
-        self.il_lr = il_lr
+    extra_params = {"il_epochs": 30, "il_lr": 1e-3}
 
     def _check_params(self) -> str:
         if isinstance(self.il_epochs, bool) or not isinstance(self.il_epochs, int) or self.il_epochs < 1:
