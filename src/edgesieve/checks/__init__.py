@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import copy
-import inspect
 import tempfile
 import tracemalloc
 from pathlib import Path
