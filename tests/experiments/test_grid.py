@@ -39,9 +39,15 @@ def har_available():
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not har_available(), reason="HAR not fetched")]
 
 
+#: Ray processes older than this module are someone else's (a user's own grid running beside the
+#: tests): never counted, never killed
+STARTED = time.time() - 1
+
+
 def ray_processes():
-    return [p for p in psutil.process_iter(["name", "cmdline"])
-            if any(k in " ".join(p.info["cmdline"] or []) for k in ("raylet", "gcs_server", "ray::", "default_worker.py"))]
+    return [p for p in psutil.process_iter(["name", "cmdline", "create_time"])
+            if (p.info["create_time"] or 0) >= STARTED
+            and any(k in " ".join(p.info["cmdline"] or []) for k in ("raylet", "gcs_server", "ray::", "default_worker.py"))]
 
 
 def core_ray(p):
@@ -262,3 +268,19 @@ def test_the_capacity_mode_runs_as_a_grid_with_reservoir_as_the_reference(tmp_pa
     assert main(["grid", "report", str(out), "--json"]) == 0
     rows = [r for r in json.loads(capsys.readouterr().out) if r["method"] == "gdumb"]
     assert rows[0]["reference"] == "reservoir" and rows[0]["n"] == 2
+
+
+def test_a_dead_ray_instance_stops_the_grid_without_blaming_the_cells(tmp_path):
+    from edgesieve.experiments.grid.runner import GridOutcome, _collect
+    from edgesieve.experiments.grid.spec import Grid, GridError
+
+    grid = Grid("titan", ("har",), ("iid",), ("rs",), (0,), {"rounds": 2})
+    (task,) = grid.tasks()
+
+    class DeadRay:
+        def get(self, ref):
+            raise ray.exceptions.LocalRayletDiedError()
+
+    with pytest.raises(GridError, match="the Ray instance failed .*Rerun the same command to resume"):
+        _collect(DeadRay(), None, task, tmp_path, grid, GridOutcome())
+    assert not list(tmp_path.rglob("*.json"))  # no error record: the cell did nothing wrong

@@ -147,10 +147,18 @@ def run_grid(grid: Grid, out: str | Path, *, num_cpus: int | None = None, addres
     return outcome
 
 
+#: Ray's own failures (the instance or a node died): not a cell's fault, so no error records;
+#: the grid stops and a rerun resumes it
+INFRASTRUCTURE_ERRORS = ("LocalRayletDiedError", "NodeDiedError", "RaySystemError")
+
+
 def _collect(ray, ref, task: Task, out: Path, grid: Grid, outcome: GridOutcome) -> None:
     try:
         records = ray.get(ref)
     except Exception as err:  # noqa: BLE001 - a failed cell is recorded, the grid goes on
+        if type(err).__name__ in INFRASTRUCTURE_ERRORS:
+            raise GridError(f"the Ray instance failed ({type(err).__name__}: {err}); {outcome.done} cells were written "
+                            "before it did. Rerun the same command to resume") from None
         cause = getattr(err, "cause", None) or err
         text = "".join(traceback.format_exception(cause)) if isinstance(cause, BaseException) else str(err)
         for cell in task.cells:
