@@ -97,7 +97,11 @@ def beats_heatmap(records: list[dict], protocol: str, metric: str, out: Path) ->
             if r is not None:
                 ax.text(j, i + 0.32, f"{r['diff_mean']:+.1f}", ha="center", va="center", fontsize=6)
     ax.set_xticks(range(len(methods)), methods, fontsize=8, rotation=45, ha="right")
-    ax.set_yticks(range(len(keys)), [f"{d} · {s}" for d, s in keys], fontsize=7)
+    def label(d, s):
+        ns = [r["n"] for (dd, ss, _), r in table.items() if (dd, ss) == (d, s)]
+        return f"{d} · {s}" + (f" (incomplete: n={min(ns)})" if min(ns) < COMPLETE_N else "")
+
+    ax.set_yticks(range(len(keys)), [label(d, s) for d, s in keys], fontsize=7)
     reference = next(iter(table.values()))["reference"]
     ax.set_title(f"{protocol}: {metric} − {reference} (points); dot: 95% CI excludes 0", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04)
