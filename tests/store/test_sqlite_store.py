@@ -180,3 +180,39 @@ def test_dataset_view(tmp_path):
     assert xs.shape == (2, 1, 4, 4) and ys.tolist() == [1, int(b.predicted[1])]
     with pytest.raises(ValueError, match="has no label"):
         StoreDataset(tmp_path / "s.db", use_predicted_when_unlabelled=False)[1]
+
+
+@pytest.mark.parametrize("policy", ["class_balanced", "gdumb"])
+def test_class_balancing_policies_balance_the_store_and_resume_identically(tmp_path, policy):
+    rng = np.random.default_rng(0)
+    labels = rng.choice(3, size=600, p=[0.8, 0.15, 0.05])  # every class seen >= M / C = 10 times
+
+    def run(path, stop_at=None):
+        cap = Capacity(max_samples=30, policy=policy, seed=4)
+        store = RetainedStore(path, capacity=cap)
+        for i in range(0, 600, 50):
+            if stop_at is not None and i == stop_at:  # the device stops; a new process reopens the store
+                store.close()
+                store = RetainedStore(path, capacity=cap)
+            b = batch(i, 50, labels=labels[i : i + 50])
+            store.commit("s", b, tally(b))
+        kept = store.to_numpy()
+        store.close()
+        return kept
+
+    kept = run(tmp_path / "a.db")
+    counts = np.bincount(kept["label"], minlength=3)
+    assert counts.sum() == 30 and counts.max() - counts.min() <= 1, counts
+    again = run(tmp_path / "b.db", stop_at=300)
+    assert sorted(again["arrival"].tolist()) == sorted(kept["arrival"].tolist())  # resuming makes the same choices
+
+
+def test_class_balancing_uses_the_predicted_class_when_the_stream_has_no_labels(tmp_path):
+    with RetainedStore(tmp_path / "p.db", capacity=Capacity(max_samples=9, policy="class_balanced")) as store:
+        for i in range(0, 300, 30):
+            b = batch(i, 30)  # no labels: predicted = arrival % 3
+            store.commit("s", b, tally(b))
+        predicted = store.to_numpy()["predicted"]
+    assert np.bincount(predicted, minlength=3).tolist() == [3, 3, 3]
+    with pytest.raises(ValueError, match="class_balanced policy needs max_samples"):
+        Capacity(policy="class_balanced")

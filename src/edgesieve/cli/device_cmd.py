@@ -33,9 +33,10 @@ def add_parsers(sub) -> None:
                      help="samples holding NaN/Inf: skip = count and drop (never stored), reject = stop with an error")
     flt.add_argument("--max-samples", type=positive_int, help="store capacity in samples")
     flt.add_argument("--max-bytes", type=positive_int, help="store capacity in bytes of sample arrays")
-    flt.add_argument("--policy", choices=("reject", "evict_lowest", "reservoir"), default="reject",
-                     help="when the store is full: reject new samples, evict the lowest score, or keep a "
-                     "uniform reservoir of everything offered; default reject")
+    flt.add_argument("--policy", choices=("reject", "evict_lowest", "reservoir", "class_balanced", "gdumb"), default="reject",
+                     help="when the store is full: reject new samples, evict the lowest score, keep a "
+                     "uniform reservoir of everything offered, or balance classes (class_balanced = CBRS, gdumb; "
+                     "a sample's class is its label, else the predicted class); default reject")
     flt.add_argument("--limit", type=positive_int, help="stop after this many arrivals in this run")
     flt.add_argument("--threads", type=positive_int, help="compute threads (torch or onnxruntime)")
     flt.add_argument("--no-progress", action="store_true", help="no live progress line")

@@ -25,7 +25,10 @@ FORMAT = "edgesieve-store"
 #: the .npz keys of samples and labels: what ``store export`` writes and ``filter --input`` reads
 NPZ_SAMPLES, NPZ_LABELS = "x", "y"
 FORMAT_VERSION = 1
-POLICIES = ("reject", "evict_lowest", "reservoir")
+POLICIES = ("reject", "evict_lowest", "reservoir", "class_balanced", "gdumb")
+#: policies that balance classes: a sample's class is its label when the stream has one, else
+#: the filter's predicted class (``class_of`` in SQL); they need max_samples, like reservoir
+CLASS_POLICIES = ("class_balanced", "gdumb")
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -138,8 +141,8 @@ class Capacity:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive int or None, got {value!r}")
-        if self.policy == "reservoir" and self.max_samples is None:
-            raise ValueError("the reservoir policy needs max_samples (the reservoir's size)")
+        if self.policy in ("reservoir",) + CLASS_POLICIES and self.max_samples is None:
+            raise ValueError(f"the {self.policy} policy needs max_samples (the store's size in samples)")
 
 
 @dataclass(frozen=True)
@@ -351,8 +354,10 @@ class RetainedStore:
             self._bump("rejected_full", max(0, len(rows) - room))
             return self._insert_rows(rows[:room])
         stored = 0
+        decide = {"evict_lowest": lambda row, i: self._evict_lowest(row), "reservoir": self._reservoir,
+                  "class_balanced": self._class_balanced, "gdumb": self._gdumb}[cap.policy]
         for i, row in enumerate(rows, start=offered_before + 1):  # each decides against the current contents
-            stored += self._evict_lowest(row) if cap.policy == "evict_lowest" else self._reservoir(row, i)
+            stored += decide(row, i)
         return stored
 
     def _insert_rows(self, rows) -> int:
@@ -408,6 +413,69 @@ class RetainedStore:
         ).fetchone()
         self._delete(*victim)
         return self._insert_rows([row])
+
+    # -- class-balancing policies (SPEC section 4). A row's class: its label, else the predicted
+    # class. Per-class offered counts and CBRS's "has been largest" flags are counters in the same
+    # transaction as the samples, so a crash or a resumed stream sees them exactly as committed.
+
+    _CLASS = "COALESCE(label, predicted)"
+
+    def _class_of(self, row) -> int:
+        return int(row[3]) if row[3] is not None else int(row[4])
+
+    def _upsert(self, name: str, delta: int) -> None:
+        self._conn.execute("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
+                           "value = value + excluded.value", (name, int(delta)))
+
+    def _stored_per_class(self) -> dict[int, int]:
+        return dict(self._conn.execute(f"SELECT {self._CLASS}, COUNT(*) FROM samples GROUP BY {self._CLASS}").fetchall())
+
+    def _replace_in_class(self, row, c: int, rng) -> int:
+        members = self._stored_per_class().get(c, 0)
+        victim = self._conn.execute(f"SELECT id, nbytes FROM samples WHERE {self._CLASS} = ? ORDER BY id LIMIT 1 OFFSET ?",
+                                    (c, int(rng.integers(members)))).fetchone()
+        self._delete(*victim)
+        return self._insert_rows([row])
+
+    def _largest(self, per_class: dict[int, int], rng) -> int:
+        top = max(per_class.values())
+        largest = sorted(k for k, v in per_class.items() if v == top)
+        return largest[int(rng.integers(len(largest)))]
+
+    def _class_balanced(self, row, i: int) -> int:
+        """CBRS (Chrysakis and Moens, ICML 2020): see edgesieve.store.policies.class_balanced."""
+        c = self._class_of(row)
+        self._upsert(f"offered_class_{c}", 1)
+        if self._room_for(row[9]) > 0:
+            return self._insert_rows([row])
+        rng = np.random.default_rng((self.capacity.seed, i))
+        per_class = self._stored_per_class()
+        top = max(per_class.values())
+        for k, v in per_class.items():
+            if v == top:
+                self._upsert(f"full_class_{k}", 0)  # the counter's presence: has been the largest class
+        full = self._conn.execute("SELECT 1 FROM counters WHERE name = ?", (f"full_class_{c}",)).fetchone() is not None
+        if not full:
+            return self._replace_in_class(row, self._largest(per_class, rng), rng)
+        m_c, n_c = per_class.get(c, 0), self.counter(f"offered_class_{c}")
+        if m_c and rng.random() < m_c / n_c:
+            return self._replace_in_class(row, c, rng)
+        self._bump("rejected_full", 1)
+        return 0
+
+    def _gdumb(self, row, i: int) -> int:
+        """GDumb's sampler (Prabhu et al., ECCV 2020): see edgesieve.store.policies.gdumb."""
+        c = self._class_of(row)
+        self._upsert(f"offered_class_{c}", 1)
+        if self._room_for(row[9]) > 0:
+            return self._insert_rows([row])
+        rng = np.random.default_rng((self.capacity.seed, i))
+        seen = self._conn.execute("SELECT COUNT(*) FROM counters WHERE substr(name, 1, 14) = 'offered_class_'").fetchone()[0]
+        per_class = self._stored_per_class()
+        if per_class.get(c, 0) < self.capacity.max_samples / seen:
+            return self._replace_in_class(row, self._largest(per_class, rng), rng)
+        self._bump("rejected_full", 1)
+        return 0
 
     def _tally(self, source: str, tally: BatchTally) -> None:
         self._conn.execute(
