@@ -442,40 +442,43 @@ class RetainedStore:
         largest = sorted(k for k, v in per_class.items() if v == top)
         return largest[int(rng.integers(len(largest)))]
 
-    def _class_balanced(self, row, i: int) -> int:
-        """CBRS (Chrysakis and Moens, ICML 2020): see edgesieve.store.policies.class_balanced."""
+    def _class_balancing(self, row, i: int, when_full) -> int:
+        """The steps both class-balancing policies share: count the arrival in its class, store
+        while there is room; when full, ``when_full(c, per_class, rng)`` says which class loses a
+        uniformly chosen sample to the arrival (None: the arrival is dropped). The draws depend
+        only on (seed, i), so a resumed stream makes the same choices."""
         c = self._class_of(row)
         self._upsert(f"offered_class_{c}", 1)
         if self._room_for(row[9]) > 0:
             return self._insert_rows([row])
         rng = np.random.default_rng((self.capacity.seed, i))
-        per_class = self._stored_per_class()
-        top = max(per_class.values())
-        for k, v in per_class.items():
-            if v == top:
-                self._upsert(f"full_class_{k}", 0)  # the counter's presence: has been the largest class
-        full = self._conn.execute("SELECT 1 FROM counters WHERE name = ?", (f"full_class_{c}",)).fetchone() is not None
-        if not full:
-            return self._replace_in_class(row, self._largest(per_class, rng), rng)
-        m_c, n_c = per_class.get(c, 0), self.counter(f"offered_class_{c}")
-        if m_c and rng.random() < m_c / n_c:
-            return self._replace_in_class(row, c, rng)
-        self._bump("rejected_full", 1)
-        return 0
+        victim_class = when_full(c, self._stored_per_class(), rng)
+        if victim_class is None:
+            self._bump("rejected_full", 1)
+            return 0
+        return self._replace_in_class(row, victim_class, rng)
+
+    def _class_balanced(self, row, i: int) -> int:
+        """CBRS (Chrysakis and Moens, ICML 2020): see edgesieve.store.policies.class_balanced."""
+        def when_full(c, per_class, rng):
+            top = max(per_class.values())
+            for k, v in per_class.items():
+                if v == top:
+                    self._upsert(f"full_class_{k}", 0)  # the counter's presence: has been the largest class
+            if self._conn.execute("SELECT 1 FROM counters WHERE name = ?", (f"full_class_{c}",)).fetchone() is None:
+                return self._largest(per_class, rng)
+            m_c, n_c = per_class.get(c, 0), self.counter(f"offered_class_{c}")
+            return c if m_c and rng.random() < m_c / n_c else None
+
+        return self._class_balancing(row, i, when_full)
 
     def _gdumb(self, row, i: int) -> int:
         """GDumb's sampler (Prabhu et al., ECCV 2020): see edgesieve.store.policies.gdumb."""
-        c = self._class_of(row)
-        self._upsert(f"offered_class_{c}", 1)
-        if self._room_for(row[9]) > 0:
-            return self._insert_rows([row])
-        rng = np.random.default_rng((self.capacity.seed, i))
-        seen = self._conn.execute("SELECT COUNT(*) FROM counters WHERE substr(name, 1, 14) = 'offered_class_'").fetchone()[0]
-        per_class = self._stored_per_class()
-        if per_class.get(c, 0) < self.capacity.max_samples / seen:
-            return self._replace_in_class(row, self._largest(per_class, rng), rng)
-        self._bump("rejected_full", 1)
-        return 0
+        def when_full(c, per_class, rng):
+            seen = self._conn.execute("SELECT COUNT(*) FROM counters WHERE substr(name, 1, 14) = 'offered_class_'").fetchone()[0]
+            return self._largest(per_class, rng) if per_class.get(c, 0) < self.capacity.max_samples / seen else None
+
+        return self._class_balancing(row, i, when_full)
 
     def _tally(self, source: str, tally: BatchTally) -> None:
         self._conn.execute(
