@@ -37,7 +37,7 @@ def plain_findings(records: list[dict], protocol: str, metric: str) -> list[str]
     """Sentences the table supports: which method beats the reference where, how many losses and
     ties, and the typical minimum detectable effect. Only complete rows (``COMPLETE_N`` seeds) count."""
     rows = [r for r in records if r["protocol"] == protocol and r["metric"] == metric and r["ci_low"] is not None
-            and r["n"] >= COMPLETE_N]
+            and r["n"] >= COMPLETE_N and r["method"] not in ("baseline", "all_data")]  # arms, not selectors
     if not rows:
         return [f"No row has its {COMPLETE_N} seeds yet."]
     ref = rows[0]["reference"]
@@ -48,7 +48,7 @@ def plain_findings(records: list[dict], protocol: str, metric: str) -> list[str]
              f"{verdicts['loses']} lose (95% intervals; {sum(1 for r in rows if r.get('holm_p', 1) < 0.05 and r['diff_mean'] > 0)} "
              f"wins survive Holm's adjustment). Median minimum detectable effect: "
              f"{statistics.median(r['mde'] for r in rows if r['mde'] is not None):.1f} points."]
-    wins = count_wins(records, protocol, metric, min_n=COMPLETE_N)
+    wins = {m: w for m, w in count_wins(records, protocol, metric, min_n=COMPLETE_N).items() if m not in ("baseline", "all_data")}
     strong = [(m, s, ds) for m, by_stream in wins.items() for s, ds in by_stream.items() if len(ds) >= 2]
     if strong:
         lines.append("Beats " + ref + " on at least 2 data sets of one stream: " + "; ".join(
@@ -73,7 +73,8 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
     for protocol in ("titan", "drip", "store"):
         metric = METRICS[protocol][0]
         lines += [f"### {titles[protocol]}: where selection beats {REFERENCE[protocol]} ({metric})", ""]
-        lines += [beats_table(records, protocol, metric), ""]
+        selectors = sorted({r["method"] for r in records if r["protocol"] == protocol} - {"baseline", "all_data"})
+        lines += [beats_table(records, protocol, metric, selectors or None), ""]
         heat = beats_heatmap(records, protocol, metric, out / f"beats_{protocol}.png") if records else None
         if heat is not None:
             lines += [f"![{protocol} heatmap]({figure_prefix}{heat.name})", ""]
