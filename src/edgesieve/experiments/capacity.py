@@ -32,20 +32,20 @@ def _logits(model: nn.Module, x: torch.Tensor, chunk: int = 1024) -> torch.Tenso
         return torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
 
 
-def stored_positions(policy: str, capacity: int, r, baseline: nn.Module, ctx: RunContext, classes: np.ndarray,
+def stored_positions(policy: str, capacity: int, r, logits, ctx: RunContext, classes: np.ndarray,
                      drip_count: int | None) -> np.ndarray:
-    """Stream positions the policy holds at the end of D3."""
+    """Stream positions the policy holds at the end of D3; ``logits()`` gives the factory model's
+    logits on D3 (computed once, on first use)."""
     n3, seed = len(r.y3), r.seed
     if policy in ("reservoir", "class_balanced", "gdumb"):
         return fill_store(policy, capacity, labels=classes, n_classes=ctx.bundle.n_classes, seed=seed)
     if policy == "random":
         return np.sort(np.random.default_rng([seed, 17]).permutation(n3)[:drip_count])
     if policy in ("high_loss", "high_entropy"):
-        logits = _logits(baseline, r.x3)
         if policy == "high_loss":
-            scores = nn.functional.cross_entropy(logits, r.y3, reduction="none")
+            scores = nn.functional.cross_entropy(logits(), r.y3, reduction="none")
         else:
-            p = logits.softmax(1)
+            p = logits().softmax(1)
             scores = -(p * p.clamp_min(1e-12).log()).sum(1)
         return fill_store("evict_lowest", capacity, scores=scores.numpy(), seed=seed)
     raise ValueError(f"unknown capacity policy {policy!r}; available: {', '.join(CAPACITY_POLICIES)}")
@@ -67,7 +67,14 @@ def run_capacity_once(ctx: RunContext, run: int, capacity: float, policies=CAPAC
     m = max(1, int(round(capacity * n3)))
     steps = cfg.epochs * math.ceil((len(r.d1) + m) / cfg.batch_size)
     baseline = ctx.fit(r.x1, r.y1, r.seed, "baseline")
-    classes = r.y3.numpy() if class_source == "label" else _logits(baseline, r.x3).argmax(1).numpy()
+    cache: dict = {}
+
+    def logits() -> torch.Tensor:  # one forward pass over D3, shared by every policy that needs it
+        if "d3" not in cache:
+            cache["d3"] = _logits(baseline, r.x3)
+        return cache["d3"]
+
+    classes = r.y3.numpy() if class_source == "label" else logits().argmax(1).numpy()
     drip_stored = None
     if "drip" in policies or "random" in policies:
         selector = _make_selector(cfg, baseline, cfg.dpws[0], r.seed)
@@ -82,7 +89,7 @@ def run_capacity_once(ctx: RunContext, run: int, capacity: float, policies=CAPAC
     wrong = r.y3.numpy() != r.clean3
     for policy in policies:
         pos = drip_stored if policy == "drip" else stored_positions(
-            policy, m, r, baseline, ctx, classes, None if drip_stored is None else len(drip_stored))
+            policy, m, r, logits, ctx, classes, None if drip_stored is None else len(drip_stored))
         model = ctx.fit(torch.cat([r.x1, r.x3[pos]]), torch.cat([r.y1, r.y3[pos]]), r.seed, f"capacity {policy}", steps=steps)
         counts = np.bincount(r.clean3[pos], minlength=bundle.n_classes)
         scores = ctx.evaluate(model)

@@ -24,16 +24,9 @@ def make_stream(spec: str, bundle, seed: int, indices: np.ndarray | None = None)
     idx = np.arange(len(bundle.y)) if indices is None else np.asarray(indices, np.int64)
     stream = StreamData.from_pool(idx, bundle.y, bundle.n_classes)
     pool_sessions = getattr(bundle, "sessions", None)
-    kind = None
-    try:
-        from edgesieve.data.registry import dataset_spec
-
-        kind = dataset_spec(bundle.name).sessions
-    except (KeyError, ValueError):
-        pass
     steps = [(stream_scenario("iid"), {})] + components
     for i, (scenario, params) in enumerate(steps):
-        ctx = StreamContext(bundle.x, pool_sessions, kind, np.random.default_rng([int(seed), 5, i]), bundle.name)
+        ctx = StreamContext(bundle.x, pool_sessions, np.random.default_rng([int(seed), 5, i]), bundle.name)
         stream = scenario.apply(stream, params, ctx)
     return stream
 

@@ -41,7 +41,6 @@ class StreamContext:
 
     pool_x: np.ndarray
     pool_sessions: np.ndarray | None
-    session_kind: str | None
     rng: np.random.Generator
     dataset: str
 
