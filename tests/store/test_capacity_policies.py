@@ -88,7 +88,7 @@ def test_bad_input_is_one_clear_error():
         create_policy("reservoir", 0).start(2)
     with pytest.raises(ValueError, match="class_balanced balances classes: give the class of each arrival"):
         fill_store("class_balanced", 10, scores=np.ones(20))
-    with pytest.raises(ValueError, match="evict_lowest keeps the highest scores"):
+    with pytest.raises(ValueError, match="evict_lowest needs a score of each arrival"):
         fill_store("evict_lowest", 10, labels=np.zeros(20, int))
     with pytest.raises(ValueError, match="call start"):
         create_policy("gdumb", 10).offer(0)

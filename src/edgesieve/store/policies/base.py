@@ -72,6 +72,11 @@ class CapacityPolicy:
     name: ClassVar[str] = ""
     needs_labels: ClassVar[bool] = False
     needs_scores: ClassVar[bool] = False
+    #: the class is always the model's predicted class (the label-free stores of SPEC section 4)
+    label_free: ClassVar[bool] = False
+    #: what the score is: given by the caller ("score"), or the prediction's "confidence" (max
+    #: softmax) or "entropy", which ``score_from_probs`` computes
+    score_kind: ClassVar[str] = "score"
 
     def __init__(self, capacity: int, seed: int = 0):
         self.capacity = capacity
@@ -107,6 +112,21 @@ class CapacityPolicy:
     def _decide(self, c: int, score) -> int | None:
         raise NotImplementedError
 
+    @classmethod
+    def score_from_probs(cls, probs: np.ndarray) -> np.ndarray:
+        """The per-arrival score this policy reads, from softmax probabilities (N, C)."""
+        probs = np.asarray(probs, np.float64)
+        if cls.score_kind == "confidence":
+            return probs.max(1)
+        if cls.score_kind == "entropy":
+            return -(probs * np.log(np.clip(probs, 1e-12, None))).sum(1)
+        raise ValueError(f"{cls.name} reads a given score, not one computed from probabilities")
+
+    def fit_validation(self, probs: np.ndarray, labels: np.ndarray) -> "CapacityPolicy":
+        """Choose parameters on the validation split (the model's probabilities and the true
+        labels); a no-op unless a policy says otherwise."""
+        return self
+
     def _free_slot(self) -> int | None:
         return self.slots_.size if self.slots_.size < self.capacity else None
 
@@ -117,6 +137,11 @@ class CapacityPolicy:
     def _largest_classes(self) -> np.ndarray:
         counts = self.slots_.counts()
         return np.flatnonzero(counts == counts.max())
+
+    def _member_of_a_largest_class(self, largest: np.ndarray | None = None) -> int:
+        """A uniformly chosen stored sample of (one of, chosen uniformly) the largest classes."""
+        largest = self._largest_classes() if largest is None else largest
+        return self._random_member(int(largest[int(self.rng_.integers(len(largest)))]))
 
     # -- state ------------------------------------------------------------------------------------
 

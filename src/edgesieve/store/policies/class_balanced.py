@@ -28,8 +28,7 @@ class ClassBalancedReservoir(CapacityPolicy):
         largest = self._largest_classes()
         self.full_[largest] = True
         if not self.full_[c]:
-            victim = int(largest[int(self.rng_.integers(len(largest)))])
-            return self._random_member(victim)
+            return self._member_of_a_largest_class(largest)
         stored = len(self.slots_.by_class[c])
         if stored and self.rng_.random() < stored / self.seen_per_class_[c]:
             return self._random_member(c)

@@ -21,6 +21,5 @@ class GDumbSampler(CapacityPolicy):
             return free
         k = int(np.count_nonzero(self.seen_per_class_))
         if len(self.slots_.by_class[c]) < self.capacity / k:
-            largest = self._largest_classes()
-            return self._random_member(int(largest[int(self.rng_.integers(len(largest)))]))
+            return self._member_of_a_largest_class()
         return None

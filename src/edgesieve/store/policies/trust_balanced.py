@@ -1,0 +1,85 @@
+"""Our store policy family, ``trust_balanced``: groups, quotas over groups, a choice within each
+group (the own-policy issue).
+
+- **Groups**: an arrival's group is the model's predicted class. With ``labelled_store=True``
+  (the device loop: a kept sample is labelled, as retraining needs anyway) a stored sample moves
+  to its true class as soon as the caller reports its label (``relabel``), so the quotas count
+  true classes in the store while arrivals still need no label.
+- **Quotas**: equal over the groups. When the store is full, an arrival of a group that is not
+  (one of) the largest replaces a sample of a largest group; an arrival of a largest group
+  competes within its own group.
+- **Within a group**: the score is the arrival's *trust* (higher: more likely that its group is
+  its class; the caller computes it, e.g. confidence, or confidence plus agreement with the
+  nearest factory prototype). ``within="trust"``: the lowest-trust member is the one replaced,
+  and an arrival of a largest group enters only if it out-trusts it; ``within="random"``: a
+  uniformly chosen member, and a largest group's arrival enters with probability m_c / n_c (the
+  reservoir rule, as CBRS and PBRS do).
+
+Memory O(M + C), work per arrival O(M / C) (a numpy argmin over one group); state is JSON."""
+
+import numpy as np
+
+from edgesieve.store.policies.base import CapacityPolicy
+from edgesieve.store.policies.registry import register_policy
+
+WITHIN = ("trust", "random")
+
+
+@register_policy
+class TrustBalanced(CapacityPolicy):
+    name = "trust_balanced"
+    needs_labels = True
+    needs_scores = True
+    label_free = True
+    score_kind = "score"
+
+    def __init__(self, capacity: int, seed: int = 0, within: str = "trust", labelled_store: bool = False):
+        super().__init__(capacity, seed)
+        self.within = within
+        self.labelled_store = labelled_store
+
+    def start(self, n_classes=1):
+        if self.within not in WITHIN:
+            raise ValueError(f"{self.name}: within must be one of {WITHIN}, got {self.within!r}")
+        if not isinstance(self.labelled_store, bool):
+            raise ValueError(f"{self.name}: labelled_store must be true or false, got {self.labelled_store!r}")
+        super().start(n_classes)
+        self.trust_ = np.zeros(self.capacity, np.float64)
+        return self
+
+    def _lowest(self, c: int) -> int:
+        members = np.asarray(self.slots_.by_class[c], np.int64)
+        return int(members[np.argmin(self.trust_[members])])
+
+    def _victim(self, c: int) -> int:
+        return self._lowest(c) if self.within == "trust" else self._random_member(c)
+
+    def _decide(self, c, score):
+        slot = self._free_slot()
+        if slot is None:
+            largest = self._largest_classes()
+            if c not in largest:
+                slot = self._victim(int(largest[int(self.rng_.integers(len(largest)))]))
+            elif self.within == "trust":
+                lowest = self._lowest(c)
+                slot = lowest if score > self.trust_[lowest] else None
+            else:
+                m_c = len(self.slots_.by_class[c])
+                slot = self._random_member(c) if self.rng_.random() <= m_c / self.seen_per_class_[c] else None
+        if slot is not None:
+            self.trust_[slot] = score
+        return slot
+
+    def relabel(self, slot: int, label: int) -> None:
+        """The stored sample in ``slot`` was labelled ``label``: with ``labelled_store`` it counts
+        in that class's group from now on (a no-op otherwise)."""
+        if self.labelled_store:
+            if not 0 <= label < self.n_classes_ or self.slots_.label[slot] < 0:
+                raise ValueError(f"{self.name}: cannot label slot {slot} as class {label}")
+            self.slots_.put(int(slot), int(label))
+
+    def _extra_state(self):
+        return {"trust": self.trust_.tolist()}
+
+    def _set_extra_state(self, state):
+        self.trust_ = np.asarray(state["trust"], np.float64)
