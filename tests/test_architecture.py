@@ -32,7 +32,10 @@ def test_registries_know_every_built_in():
     from edgesieve.store.policies import list_policies
     from edgesieve.streams import list_streams
 
-    assert set(list_policies()) == {"reservoir", "class_balanced", "gdumb", "evict_lowest"}
+    assert set(list_policies()) == {
+        "reservoir", "class_balanced", "gdumb", "evict_lowest",
+        "pbrs", "hus", "hus_validated", "cstu", "trust_balanced",
+    }
     assert set(list_streams()) == {"iid", "imbalanced", "dirichlet", "sessions", "duplicates", "label-noise", "drift"}
 
 
