@@ -56,6 +56,8 @@ def test_hus_paper_threshold_and_a_validated_one():
     probs = np.array([[0.97, 0.03], [0.93, 0.07], [0.15, 0.85], [0.25, 0.75], [0.99, 0.01]])
     labels = np.array([0, 0, 1, 1, 1])
     assert create_policy("hus_validated", 5).fit_validation(probs, labels).threshold_ == 0.8
+    unsure = np.array([[0.45, 0.3, 0.25], [0.3, 0.4, 0.3]])  # no class half-passes even 0.5: offer all
+    assert create_policy("hus_validated", 5).fit_validation(unsure, np.array([0, 1])).threshold_ == 0.0
     with pytest.raises(ValueError, match="call fit_validation"):
         create_policy("hus_validated", 5).start(2).offer(0, 0.9)
 

@@ -51,7 +51,7 @@ class Cell:
     seed: int
 
     def path(self, out: Path) -> Path:
-        return Path(out) / self.protocol / self.dataset / _safe(self.stream) / self.method / f"seed_{self.seed:03d}.json"
+        return Path(out) / self.protocol / self.dataset / _safe(self.stream) / _safe(self.method) / f"seed_{self.seed:03d}.json"
 
     def error_path(self, out: Path) -> Path:
         return self.path(out).with_suffix(".error.json")
@@ -123,11 +123,13 @@ class Grid:
 
     def _check_methods(self) -> None:
         if self.protocol == "store":
-            from edgesieve.experiments.capacity import CAPACITY_POLICIES, CLASS_SOURCES
+            from edgesieve.experiments.capacity import CLASS_SOURCES, parse_policy
 
-            bad = [m for m in self.methods if m not in CAPACITY_POLICIES]
-            if bad:
-                raise GridError(f"unknown methods {bad} for the store protocol; available: {', '.join(CAPACITY_POLICIES)}")
+            for m in self.methods:
+                try:
+                    parse_policy(m)
+                except ValueError as err:
+                    raise GridError(f"store protocol method {m!r}: {err}") from None
             if "reservoir" not in self.methods:
                 raise GridError("the store protocol is measured against reservoir: include reservoir in the methods")
             cap = self.config.get("capacity")
@@ -254,7 +256,7 @@ class Grid:
 
 
 def _safe(stream: str) -> str:
-    """A stream spec as one folder name (``imbalanced:ratio=10`` stays readable)."""
+    """A stream or method spec as one folder name (``imbalanced:ratio=10`` stays readable)."""
     return stream.replace("/", "_")
 
 

@@ -70,7 +70,9 @@ class ValidatedHighConfidenceUniformClass(HighConfidenceUniformClass):
     """HUS with its threshold chosen on the validation split: the largest threshold of
     ``THRESHOLD_GRID`` that still lets at least ``min_pass`` of every class's correctly predicted
     validation samples through, so no class is starved (what the paper's 0.99 does to a small
-    model, which is rarely that confident) while the store prefers confident predictions."""
+    model, which is rarely that confident) while the store prefers confident predictions. Where
+    not even the grid's lowest threshold passes, the threshold is 0 (every arrival offered:
+    a model that unsure has no confident predictions to prefer)."""
 
     name = "hus_validated"
 
@@ -86,7 +88,7 @@ class ValidatedHighConfidenceUniformClass(HighConfidenceUniformClass):
         if probs.ndim != 2 or len(probs) != len(labels) or not len(labels):
             raise ValueError(f"{self.name}: validation probabilities (N, C) and N labels are needed")
         confidence, correct = probs.max(1), probs.argmax(1) == labels
-        chosen = THRESHOLD_GRID[0]
+        chosen = 0.0
         for t in THRESHOLD_GRID:
             shares = [np.mean(confidence[correct & (labels == c)] >= t) for c in np.unique(labels[correct])]
             if shares and min(shares) >= self.min_pass:
