@@ -197,6 +197,8 @@ def test_a_two_node_cluster_runs_a_grid_through_address(tmp_path, capsys):
      "[config] capacity (a fraction of the stream in (0, 1)) is needed"),
     (["--protocol", "store", "--datasets", "har", "--methods", "gdumb", "--seeds", "1", "--set", "capacity=0.1"],
      "include reservoir in the methods"),
+    (["--protocol", "store", "--datasets", "har", "--methods", "reservoir,trust_balanced:within=best", "--seeds", "1",
+      "--set", "capacity=0.1"], "store protocol method 'trust_balanced:within=best': trust_balanced: within must be one of"),
     (["--protocol", "titan", "--datasets", "", "--methods", "rs", "--seeds", "1"], "the grid has no datasets"),
     (["--protocol", "titan", "--datasets", "har", "--methods", "rs", "--seeds", "1", "--set", "roundz=3"],
      "unknown [config] keys ['roundz']"),
@@ -258,10 +260,11 @@ def test_an_online_cell_streams_the_scenario_one_pass_and_measures_the_whole_spl
 
 def test_the_capacity_mode_runs_as_a_grid_with_reservoir_as_the_reference(tmp_path, capsys):
     out = tmp_path / "cells"
-    assert main(["grid", "run", "--protocol", "store", "--datasets", "har", "--methods", "reservoir,class_balanced,gdumb",
-                 "--seeds", "2", "--set", "capacity=0.1", "--set", "epochs=1", "--set", "pool=400", "--out", str(out),
+    assert main(["grid", "run", "--protocol", "store", "--datasets", "har", "--methods",
+                 "reservoir,class_balanced,gdumb,pbrs,trust_balanced:within=random", "--seeds", "2", "--set", "capacity=0.1", "--set", "epochs=1", "--set", "pool=400", "--out", str(out),
                  "--num-cpus", "2", "--no-progress"]) == 0
-    assert len(cell_files(out)) == 6
+    assert len(cell_files(out)) == 10
+    assert (out / "store" / "har" / "iid" / "trust_balanced:within=random" / "seed_001.json").exists()
     cell = json.loads((out / "store" / "har" / "iid" / "gdumb" / "seed_000.json").read_text())
     assert cell["config"]["capacity"] == 0.1 and cell["metrics"]["sizes"]["class_source"] == "label"
     capsys.readouterr()
@@ -284,3 +287,18 @@ def test_a_dead_ray_instance_stops_the_grid_without_blaming_the_cells(tmp_path):
     with pytest.raises(GridError, match="the Ray instance failed .*Rerun the same command to resume"):
         _collect(DeadRay(), None, task, tmp_path, grid, GridOutcome())
     assert not list(tmp_path.rglob("*.json"))  # no error record: the cell did nothing wrong
+
+
+def test_a_data_set_can_have_its_own_split(tmp_path):
+    from edgesieve.experiments.grid.spec import GridError, load_grid
+
+    path = tmp_path / "g.toml"
+    body = ('protocol = "store"\ndatasets = ["har"]\nmethods = ["reservoir"]\nseeds = 1\n'
+            '[config]\ncapacity = 0.1\n[config.har]\nsplit = [%s]\n')
+    path.write_text(body % "0.05, 0.15, 0.8")
+    grid = load_grid(path)
+    assert grid.drip_config("har").split == (0.05, 0.15, 0.8)
+    assert grid.cell_config(grid.cells()[0])["split"] == [0.05, 0.15, 0.8]
+    path.write_text(body % "0.5, 0.6, 0.1")
+    with pytest.raises(GridError, match="split must be three positive fractions summing to 1"):
+        load_grid(path)

@@ -85,3 +85,12 @@ def test_the_evidence_section_counts_coverage_and_speaks_only_of_complete_rows(t
     text = "\n".join(evidence_section(out, [grid_file]))
     assert "| `experiments/evidence_x.toml` | drip | 10 / 40 | 15 |" in text  # 5 tasks of 3 s each
     assert "*incomplete*" in text and "No row has its 20 seeds yet." in text
+
+
+def test_the_store_tables_keep_label_free_policies_apart():
+    from edgesieve.experiments.grid.evidence import store_method_groups
+
+    groups = dict(store_method_groups(["class_balanced", "drip", "pbrs", "trust_balanced:labelled_store=true", "cstu"]))
+    label_using, label_free = groups.values()
+    assert label_using == ["class_balanced", "drip"]
+    assert label_free == ["pbrs", "trust_balanced:labelled_store=true", "cstu"]

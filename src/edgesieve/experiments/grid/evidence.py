@@ -62,6 +62,23 @@ def plain_findings(records: list[dict], protocol: str, metric: str) -> list[str]
     return lines
 
 
+def store_method_groups(methods: list[str]) -> list[tuple[str, list[str]]]:
+    """The store table's column groups: policies that read every arrival's label, and label-free
+    ones (the model's predicted class; ``labelled_store`` variants read the label of what they
+    keep, as retraining must anyway)."""
+    from edgesieve.experiments.capacity import PROTOCOL_POLICIES, parse_policy
+    from edgesieve.store.policies import policy_class
+
+    def label_free(method: str) -> bool:
+        name, _ = parse_policy(method)
+        return name not in PROTOCOL_POLICIES and policy_class(name).label_free
+
+    groups = [("Policies that read every arrival's label (or DRIP's score)", [m for m in methods if not label_free(m)]),
+              ("Label-free on arrival (the factory model's predicted class; `labelled_store=true`: the label of a "
+               "stored sample)", [m for m in methods if label_free(m)])]
+    return [(t, g) for t, g in groups if g]
+
+
 def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "results/evidence/") -> list[str]:
     """Markdown lines of the section (figures written next to the cells)."""
     out = Path(out)
@@ -74,7 +91,11 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
         metric = METRICS[protocol][0]
         lines += [f"### {titles[protocol]}: where selection beats {REFERENCE[protocol]} ({metric})", ""]
         selectors = sorted({r["method"] for r in records if r["protocol"] == protocol} - {"baseline", "all_data"})
-        lines += [beats_table(records, protocol, metric, selectors or None), ""]
+        if protocol == "store" and selectors:
+            for title, group in store_method_groups(selectors):
+                lines += [f"{title}:", "", beats_table(records, protocol, metric, group), ""]
+        else:
+            lines += [beats_table(records, protocol, metric, selectors or None), ""]
         heat = beats_heatmap(records, protocol, metric, out / f"beats_{protocol}.png") if records else None
         if heat is not None:
             lines += [f"![{protocol} heatmap]({figure_prefix}{heat.name})", ""]

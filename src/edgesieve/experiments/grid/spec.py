@@ -34,7 +34,7 @@ REFERENCE = {"drip": "random", "titan": "rs", "store": "reservoir"}
 #: whole split); ``rounds = "pass"`` runs one pass over the stream, whatever its length
 TITAN_GRID_KEYS = {"pool": None, "validation": 0, "eval_on": "test", "eval_subset": None}
 _TITAN_KEYS = tuple(f.name for f in fields(OnlineConfig) if f.name not in ("method", "seed")) + tuple(TITAN_GRID_KEYS)
-_DRIP_KEYS = ("epochs", "batch_size", "lr", "pool", "dpw", "label_noise")
+_DRIP_KEYS = ("epochs", "batch_size", "lr", "pool", "dpw", "label_noise", "split")
 CONFIG_KEYS = {"titan": _TITAN_KEYS, "drip": _DRIP_KEYS, "store": _DRIP_KEYS + ("capacity", "class_source")}
 
 
@@ -208,7 +208,7 @@ class Grid:
             return ProtocolConfig(dataset=dataset, runs=1, dpws=(c.get("dpw", 0.25),), selector=self.selector,
                                   epochs=c.get("epochs", recipe.epochs), batch_size=c.get("batch_size", recipe.batch_size),
                                   lr=c.get("lr", recipe.lr), pool=c.get("pool"), label_noise=c.get("label_noise", 0.0),
-                                  stream=stream)
+                                  stream=stream, **({"split": tuple(c["split"])} if "split" in c else {}))
         except (TypeError, ValueError) as err:
             raise GridError(f"[config] for the drip protocol: {err}") from None
 
