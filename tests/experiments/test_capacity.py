@@ -17,6 +17,7 @@ def test_every_policy_stores_at_most_m_and_trains_the_same_steps():
     out = run_capacity_once(ctx, 0, 0.25, methods)
     sizes = out["sizes"]
     assert sizes["capacity"] == round(0.25 * sizes["d3"]) and sizes["class_source"] == "label"
+    assert -1 <= sizes["predicted_class_ari"] <= 1 and 0 <= sizes["factory_accuracy_on_stream"] <= 1
     assert sizes["steps"] == 1 * int(np.ceil((sizes["d1"] + sizes["capacity"]) / 32))
     for policy in methods:
         # HUS at the paper's 0.99 may drop every arrival of a tiny, unsure model: a store may be empty
@@ -90,3 +91,18 @@ def test_label_free_policies_never_read_the_stream_labels():
     a = capacity.stored_positions("class_balanced", 30, r, outputs, ctx, r.y3.numpy(), None)
     b = capacity.stored_positions("class_balanced", 30, scrambled, outputs, ctx, scrambled.y3.numpy(), None)
     assert not np.array_equal(a, b)
+
+
+def test_adjusted_rand_index_matches_a_brute_force_count_of_pairs():
+    from itertools import combinations
+
+    from edgesieve.experiments.statistics import adjusted_rand_index
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 3, 30), rng.integers(0, 4, 30)
+    same_a = [a[i] == a[j] for i, j in combinations(range(30), 2)]
+    same_b = [b[i] == b[j] for i, j in combinations(range(30), 2)]
+    index = sum(x and y for x, y in zip(same_a, same_b))
+    expected = sum(same_a) * sum(same_b) / len(same_a)
+    brute = (index - expected) / ((sum(same_a) + sum(same_b)) / 2 - expected)
+    assert abs(adjusted_rand_index(a, b) - brute) < 1e-12

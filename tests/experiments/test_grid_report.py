@@ -94,3 +94,16 @@ def test_the_store_tables_keep_label_free_policies_apart():
     label_using, label_free = groups.values()
     assert label_using == ["class_balanced", "drip"]
     assert label_free == ["pbrs", "trust_balanced:labelled_store=true", "cstu"]
+
+
+def test_the_store_ablation_pairs_the_two_policies_of_each_choice_by_seed():
+    from edgesieve.experiments.grid.ablation import ablation_table
+
+    def cell(method, seed, acc):
+        return {"protocol": "store", "dataset": "har", "stream": "iid", "method": method, "seed": seed,
+                "metrics": {"test_accuracy": acc}}
+
+    cells = [cell("pbrs", s, 0.5 + 0.01 * s + 0.02) for s in range(4)] + [cell("reservoir", s, 0.5 + 0.01 * s) for s in range(4)]
+    table = ablation_table(cells)
+    assert "| har | iid | grouping and quotas" in table and "| 4 | +2.00 [+2.00, +2.00] |" in table and "helps" in table
+    assert ablation_table([]) == "(no paired store cells for the ablation yet)"

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from edgesieve.experiments.protocol import RunContext, _make_selector, prepare_run
+from edgesieve.experiments.statistics import adjusted_rand_index
 from edgesieve.store.policies import create_policy, fill_store, list_policies, policy_class
 from edgesieve.store.trust import TRUST_SOURCES, class_prototypes, prototype_agreement, trust_scores
 from edgesieve.titan.features import last_linear, logits_and_features
@@ -163,8 +164,12 @@ def run_capacity_once(ctx: RunContext, run: int, capacity: float, policies=("dri
         d = selector.decide(r.x3)
         kept = np.flatnonzero(d.keep.numpy())
         drip_stored = kept[fill_store("evict_lowest", m, scores=d.score.numpy()[kept])] if len(kept) else kept
+    predicted = outputs("d3")[0].argmax(1).numpy()
     out = {"sizes": {"d1": len(r.d1), "d2": len(r.d2), "d3": n3, "capacity": m, "steps": steps,
-                     "class_source": class_source}}
+                     "class_source": class_source,
+                     # how well the label-free policies' grouping (the predicted class) recovers the true classes
+                     "predicted_class_ari": adjusted_rand_index(predicted, r.clean3),
+                     "factory_accuracy_on_stream": float((predicted == r.clean3).mean())}}
     wrong = r.y3.numpy() != r.clean3
     for method in policies:
         pos = drip_stored if method == "drip" else stored_positions(

@@ -106,3 +106,25 @@ def holm_adjust(p_values: list[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p))
         out[i] = running
     return out
+
+
+def adjusted_rand_index(a, b) -> float:
+    """Adjusted Rand index of two labelings of the same items (Hubert and Arabie, 1985): 1 when
+    they group the items identically, about 0 for unrelated ones. How well a label-free store's
+    grouping (the predicted class) recovers the true classes of the stream.
+
+    >>> adjusted_rand_index([0, 0, 1, 1], [1, 1, 0, 0]), round(adjusted_rand_index([0, 0, 1, 1], [0, 1, 0, 1]), 6)
+    (1.0, -0.5)
+    """
+    import numpy as np
+
+    a, b = np.unique(np.asarray(a), return_inverse=True)[1], np.unique(np.asarray(b), return_inverse=True)[1]
+    if a.shape != b.shape or a.size < 2:
+        raise ValueError("two labelings of the same two or more items are needed")
+    table = np.zeros((a.max() + 1, b.max() + 1), np.int64)
+    np.add.at(table, (a, b), 1)
+    pairs = lambda v: (v * (v - 1) // 2).sum()  # noqa: E731
+    index, rows, cols, total = pairs(table), pairs(table.sum(1)), pairs(table.sum(0)), a.size * (a.size - 1) // 2
+    expected = rows * cols / total
+    top = (rows + cols) / 2
+    return 1.0 if top == expected else float((index - expected) / (top - expected))

@@ -9,9 +9,20 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from edgesieve.experiments.grid.ablation import ablation_table
 from edgesieve.experiments.grid.beats import COMPLETE_N, beats_heatmap, beats_table, count_wins
 from edgesieve.experiments.grid.report import METRICS, aggregate, read_cells
 from edgesieve.experiments.grid.spec import REFERENCE, load_grid
+
+
+STORE_NOTES = [
+    "Fairness: every policy's model is retrained from the same initial weights on D1 plus its store for the same "
+    "number of optimisation steps (what the configured epochs take on D1 plus a full store), so a policy that keeps "
+    "fewer samples (HUS at 0.99, CSTU's per-class quota) does not also train for less. Label-free policies see only "
+    "the factory model's softmax on each arrival; `hus_validated` picks its threshold on D2, never on the test split. "
+    "Per-arrival cost of each policy against one inference: "
+    "[benchmarks/results/store_policies.md](benchmarks/results/store_policies.md).",
+]
 
 
 def coverage(grid_files: list[Path], out: Path) -> list[dict]:
@@ -100,6 +111,10 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
         if heat is not None:
             lines += [f"![{protocol} heatmap]({figure_prefix}{heat.name})", ""]
         lines += ["What it shows:", ""] + [f"- {s}" for s in plain_findings(records, protocol, metric)] + [""]
+        if protocol == "store":
+            lines += STORE_NOTES + ["", "Ablation: what each design choice of a label-free balancing store contributes "
+                                    "(paired by seed; the two policies differ in that choice only):", "",
+                                    ablation_table(cells, metric), ""]
     lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each):", "",
               "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours |", "|---|---|---:|---:|---:|"]
     for row in coverage(grid_files, out):
