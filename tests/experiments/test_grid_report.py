@@ -107,3 +107,13 @@ def test_the_store_ablation_pairs_the_two_policies_of_each_choice_by_seed():
     table = ablation_table(cells)
     assert "| har | iid | grouping and quotas" in table and "| 4 | +2.00 [+2.00, +2.00] |" in table and "helps" in table
     assert ablation_table([]) == "(no paired store cells for the ablation yet)"
+
+
+def test_our_policy_is_measured_against_the_strongest_rival_and_the_gap_to_cbrs():
+    from edgesieve.experiments.grid.ablation import rival_table
+
+    means = {"pbrs": 0.60, "cstu": 0.55, "class_balanced": 0.70, "trust_balanced:within=random": 0.65}
+    cells = [{"protocol": "store", "dataset": "har", "stream": "iid", "method": m, "seed": s,
+              "metrics": {"test_accuracy": v + 0.01 * s}} for m, v in means.items() for s in range(3)]
+    row = rival_table(cells).splitlines()[2]
+    assert "| `trust_balanced:within=random` | 3 | pbrs | +5.00 [+5.00, +5.00] | beats pbrs | 50% |" in row

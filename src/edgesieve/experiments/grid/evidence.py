@@ -9,7 +9,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from edgesieve.experiments.grid.ablation import ablation_table
+from edgesieve.experiments.grid.ablation import ablation_table, rival_table
 from edgesieve.experiments.grid.beats import COMPLETE_N, beats_heatmap, beats_table, count_wins
 from edgesieve.experiments.grid.report import METRICS, aggregate, read_cells
 from edgesieve.experiments.grid.spec import REFERENCE, load_grid
@@ -114,7 +114,9 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
         if protocol == "store":
             lines += STORE_NOTES + ["", "Ablation: what each design choice of a label-free balancing store contributes "
                                     "(paired by seed; the two policies differ in that choice only):", "",
-                                    ablation_table(cells, metric), ""]
+                                    ablation_table(cells, metric), "",
+                                    "Our policy against the strongest label-free rival of each row (paired by seed):", "",
+                                    rival_table(cells, metric), ""]
     lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each):", "",
               "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours |", "|---|---|---:|---:|---:|"]
     for row in coverage(grid_files, out):
