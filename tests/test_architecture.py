@@ -27,7 +27,7 @@ def test_registries_know_every_built_in():
     assert list_datasets() == ["fashion", "fashion-effnet", "fsdd", "har", "mnist"]
     assert all(dataset_spec(d).model in list_models() for d in list_datasets())
     assert set(list_batch_methods()) == {"titan", "rs", "is", "hl", "ll", "ce", "ocs", "camel",
-                                         "rank-loss", "infobatch", "rho-loss"}
+                                         "rank-loss", "infobatch", "rho-loss", "trust_balanced"}
     assert set(list_selectors()) == set(list_batch_methods()) | {"drip", "random"}
     from edgesieve.store.policies import list_policies
     from edgesieve.streams import list_streams

@@ -103,3 +103,29 @@ def test_rho_loss_trains_its_irreducible_model_on_holdout_and_round_trips_it(fit
     assert torch.equal(again.decide(stream[:16], stream_y[:16]).keep, sel.decide(stream[:16], stream_y[:16]).keep)
     with pytest.raises(ValueError, match="needs the labels"):
         create_selector("rho-loss", model=model).calibrate(x)
+
+
+def test_trust_balanced_batches_are_water_filled_over_classes():
+    """Against a brute-force loop: give one sample to each class with candidates left, in turns,
+    until k are chosen; the class counts must match (the members within a class are random)."""
+    import numpy as np
+    import torch
+
+    from edgesieve.selectors.batch.trust_balanced import balanced_random
+
+    rng = np.random.default_rng(0)
+    for trial in range(30):
+        labels = torch.from_numpy(rng.integers(0, 5, int(rng.integers(5, 60))) ** rng.integers(1, 3))
+        k = int(rng.integers(1, labels.numel() + 1))
+        left = torch.bincount(labels).tolist()
+        want = [0] * len(left)
+        while sum(want) < k:
+            open_classes = [c for c in range(len(left)) if left[c] > want[c]]
+            for c in sorted(open_classes, key=lambda c: want[c])[: k - sum(want)]:
+                want[c] += 1
+        idx = balanced_random(labels, k, torch.Generator().manual_seed(trial))
+        assert idx.unique().numel() == k
+        got = torch.bincount(labels[idx], minlength=len(left)).tolist()
+        assert sorted(got) == sorted(want)
+        # a class left with unchosen candidates is at most one below the fullest class
+        assert all(g >= max(got) - 1 for g, n in zip(got, left) if n > g)

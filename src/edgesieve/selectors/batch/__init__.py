@@ -24,6 +24,7 @@ from edgesieve.selectors.batch.rank_loss import RankLossSelector
 from edgesieve.selectors.batch.rho_loss import RhoLossSelector
 from edgesieve.selectors.batch.rs import RandomBatchSelector
 from edgesieve.selectors.batch.titan import TitanSelector
+from edgesieve.selectors.batch.trust_balanced import TrustBalancedBatchSelector
 
 __all__ = [
     "COARSE_STAGES",
@@ -41,6 +42,7 @@ __all__ = [
     "RankLossSelector",
     "RhoLossSelector",
     "TitanSelector",
+    "TrustBalancedBatchSelector",
     "list_batch_methods",
     "register_coarse_stage",
     "select_batch",
