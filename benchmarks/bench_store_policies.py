@@ -28,7 +28,12 @@ from edgesieve.store.trust import trust_scores
 RESULTS = Path(__file__).parent / "results"
 
 
-def policy_us_per_arrival(name: str, probs: np.ndarray, labels: np.ndarray, capacity: int, repeats: int) -> float:
+#: configurations measured besides every policy at its defaults: the variant the store evidence favours
+VARIANTS = {"trust_balanced:labelled_store=true,within=random": ("trust_balanced", {"labelled_store": True, "within": "random"})}
+
+
+def policy_us_per_arrival(name: str, probs: np.ndarray, labels: np.ndarray, capacity: int, repeats: int,
+                          params: dict | None = None) -> float:
     kwargs = {"labels": labels} if name in ("reservoir", "class_balanced", "gdumb") else {"probs": probs}
     if name == "evict_lowest":
         kwargs = {"scores": probs.max(1)}
@@ -36,6 +41,10 @@ def policy_us_per_arrival(name: str, probs: np.ndarray, labels: np.ndarray, capa
         kwargs["scores"] = trust_scores(probs)
     if name == "hus_validated":
         kwargs["params"] = {"threshold": 0.9}  # a validated threshold, as fit_validation leaves it
+    if params:
+        kwargs["params"] = params
+        if params.get("labelled_store"):
+            kwargs["store_labels"] = labels  # each kept sample's label reported back, as on the device
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -66,6 +75,8 @@ def main(argv=None) -> None:
     probs = rng.dirichlet(np.full(10, 0.3), size=args.arrivals)
     labels = rng.integers(0, 10, args.arrivals)
     policies = {p: policy_us_per_arrival(p, probs, labels, args.capacity, args.repeats) for p in list_policies()}
+    policies.update({v: policy_us_per_arrival(name, probs, labels, args.capacity, args.repeats, params)
+                     for v, (name, params) in VARIANTS.items()})
     inference = {f"batch {b}": inference_us_per_sample(b, 2048 if b > 1 else 256) for b in (64, 1)}
     record = {"version": __version__, "platform": platform.platform(), "threads": torch.get_num_threads(),
               "arrivals": args.arrivals, "capacity": args.capacity, "policy_us_per_arrival": policies,
