@@ -154,7 +154,8 @@ def run_capacity_once(ctx: RunContext, run: int, capacity: float, policies=("dri
     steps = cfg.epochs * math.ceil((len(r.d1) + m) / cfg.batch_size)
     baseline = ctx.fit(r.x1, r.y1, r.seed, "baseline")
     outputs = FactoryOutputs(baseline, {"d1": r.x1, "d2": ctx.x[r.d2], "d3": r.x3})
-    classes = r.y3.numpy() if class_source == "label" else outputs("d3")[0].argmax(1).numpy()
+    predicted = outputs("d3")[0].argmax(1).numpy()
+    classes = r.y3.numpy() if class_source == "label" else predicted
     drip_stored = None
     if "drip" in policies or "random" in policies:
         selector = _make_selector(cfg, baseline, cfg.dpws[0], r.seed)
@@ -164,7 +165,6 @@ def run_capacity_once(ctx: RunContext, run: int, capacity: float, policies=("dri
         d = selector.decide(r.x3)
         kept = np.flatnonzero(d.keep.numpy())
         drip_stored = kept[fill_store("evict_lowest", m, scores=d.score.numpy()[kept])] if len(kept) else kept
-    predicted = outputs("d3")[0].argmax(1).numpy()
     out = {"sizes": {"d1": len(r.d1), "d2": len(r.d2), "d3": n3, "capacity": m, "steps": steps,
                      "class_source": class_source,
                      # how well the label-free policies' grouping (the predicted class) recovers the true classes

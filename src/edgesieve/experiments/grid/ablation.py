@@ -28,12 +28,10 @@ def ablation_table(cells: list[dict], metric: str = "test_accuracy", protocol: s
     for dataset, stream in rows:
         for what, with_it, without in STORE_ABLATION:
             a, b = by.get((dataset, stream, with_it), {}), by.get((dataset, stream, without), {})
-            seeds = sorted(set(a) & set(b))
-            if len(seeds) < 2:
+            diffs = _paired(a, b)
+            if len(diffs) < 2:
                 continue
-            diffs = [a[s] - b[s] for s in seeds]
-            mean = sum(diffs) / len(diffs)
-            low, high = t_interval(diffs)
+            mean, (low, high) = sum(diffs) / len(diffs), t_interval(diffs)
             words = "helps" if low > 0 else "hurts" if high < 0 else "no effect detected"
             lines.append(f"| {dataset} | {stream} | {what} | {len(diffs)} | {format_difference(mean, (low, high))} | "
                          f"{minimum_detectable_effect(diffs):.1f} | {words} |")
@@ -45,6 +43,11 @@ def ablation_table(cells: list[dict], metric: str = "test_accuracy", protocol: s
 #: the published label-free balancing stores our policy must beat (SPEC section 4)
 LABEL_FREE_RIVALS = ("pbrs", "hus", "hus_validated", "cstu")
 OURS = "trust_balanced"
+
+
+def _paired(a: dict, b: dict) -> list[float]:
+    """a - b over the seeds both have (``{seed: value}``), in seed order."""
+    return [a[s] - b[s] for s in sorted(set(a) & set(b))]
 
 
 def _by_method(cells: list[dict], metric: str, protocol: str) -> dict:
@@ -71,15 +74,13 @@ def rival_table(cells: list[dict], metric: str = "test_accuracy", protocol: str 
         ours = sorted(m for d, s, m in by if (d, s) == (dataset, stream) and m.split(":")[0] == OURS)
         for variant in ours:
             a, b = by[(dataset, stream, variant)], rivals[rival]
-            seeds = sorted(set(a) & set(b))
-            if len(seeds) < 2:
+            diffs = _paired(a, b)
+            if len(diffs) < 2:
                 continue
-            diffs = [a[s] - b[s] for s in seeds]
-            low, high = t_interval(diffs)
-            mean = sum(diffs) / len(diffs)
+            mean, (low, high) = sum(diffs) / len(diffs), t_interval(diffs)
             words = f"beats {rival}" if low > 0 else f"loses to {rival}" if high < 0 else "ties"
             closed = "—"
-            both = sorted(set(seeds) & set(cbrs))
+            both = sorted(set(a) & set(b) & set(cbrs))
             if both:
                 gap = sum(cbrs[s] - b[s] for s in both) / len(both)
                 closed = f"{sum(a[s] - b[s] for s in both) / len(both) / gap:.0%}" if gap > 0 else "no gap"
