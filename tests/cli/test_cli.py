@@ -28,7 +28,7 @@ def test_list_selectors(capsys):
     assert main(["selectors"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["camel", "ce", "drip", "hl", "infobatch", "is", "ll", "ocs", "random",
-                                                  "rank-loss", "rho-loss", "rs", "titan"]
+                                                  "rank-loss", "rho-loss", "rs", "titan", "trust_balanced"]
     assert any(line.startswith("titan") and "Titan: the coarse filter" in line for line in lines)
 
 
