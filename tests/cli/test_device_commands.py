@@ -28,6 +28,34 @@ def test_export_filter_store_commands(device_artifacts, tmp_path, capsys):
         assert npz["x"].shape == (100, 1, 28, 28)
 
 
+def test_filter_with_a_label_free_store_policy_resumes_and_refuses_bad_policies(device_artifacts, tmp_path, capsys):
+    folder = device_artifacts["folder"]
+    np.save(tmp_path / "s.npy", device_artifacts["stream"][:300])
+    base = ["filter", "--runtime", "onnx", "--model", str(folder / "filter.onnx"), "--input", str(tmp_path / "s.npy"),
+            "--no-progress", "--max-samples", "40", "--offer", "all"]
+    whole, parts = (base + ["--store", str(tmp_path / f"{n}.db"), "--policy", "trust_balanced:within=random"]
+                    for n in ("whole", "parts"))
+    assert main(whole) == 0 and main(parts + ["--limit", "128"]) == 0 and main(parts) == 0
+    capsys.readouterr()
+    arrivals = []
+    for n in ("whole", "parts"):
+        assert main(["store", "info", str(tmp_path / f"{n}.db"), "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["samples"] == 40 and info["capacity"]["policy"] == "trust_balanced"
+        assert info["capacity"]["params"] == {"within": "random"} and info["capacity"]["n_classes"] == 10
+        assert main(["store", "export", str(tmp_path / f"{n}.db"), "--out", str(tmp_path / f"{n}.npz")]) == 0
+        capsys.readouterr()
+        with np.load(tmp_path / f"{n}.npz") as npz:
+            arrivals.append(np.sort(npz["arrival"]))
+    assert np.array_equal(*arrivals)
+    for policy, message in (("hus_validated", "unknown store policy 'hus_validated'; available: "),
+                            ("hus:threshold=1.5", "threshold must be a confidence in (0, 1)"),
+                            ("pbrs:k", "parameters are distinct key=value pairs")):
+        store = tmp_path / "bad.db"
+        assert main(base + ["--store", str(store), "--policy", policy]) == 2
+        assert message in capsys.readouterr().err and not store.exists()
+
+
 def test_clear_errors(device_artifacts, tmp_path, capsys):
     folder = device_artifacts["folder"]
     broken = tmp_path / "broken.json"

@@ -111,3 +111,39 @@ def test_wav_and_image_files(tmp_path):
     PIL.fromarray(np.full((40, 40), 255, np.uint8)).save(img_dir / "white.png")
     (_, x, _), = list(open_source(str(img_dir), (1, 28, 28)).batches(0, 4))
     assert x.shape == (1, 1, 28, 28) and np.allclose(x, 1.0)
+
+
+def test_label_free_store_policies_see_the_whole_stream_with_offer_all(device_artifacts, onnx_filter, tmp_path):
+    from edgesieve.store import Capacity
+    from edgesieve.store.policies import fill_store
+
+    stream = device_artifacts["stream"][:400]
+    kept = {}
+    for runtime, filt in (("torch", TorchFilter(device_artifacts["selector"])), ("onnx", onnx_filter)):
+        d = filt.decide(stream)
+        for name in ("pbrs", "cstu"):
+            cap = Capacity(max_samples=30, policy=name, n_classes=filt.n_classes)
+            with RetainedStore(tmp_path / f"{runtime}-{name}.db", capacity=cap) as store:
+                summary = run_filter(filt, ArraySource("s", stream), store, batch_size=64, progress=False, offer="all")
+                kept[runtime, name] = np.sort(store.to_numpy()["arrival"])
+            assert summary.seen == summary.kept == 400 and summary.stored >= 30
+            reference = fill_store(name, 30, labels=d.predicted, scores=d.entropy if name == "cstu" else None,
+                                   n_classes=filt.n_classes)
+            assert np.array_equal(kept[runtime, name], reference), (runtime, name)
+    assert np.array_equal(kept["torch", "pbrs"], kept["onnx", "pbrs"])
+
+
+def test_offer_kept_gives_a_label_free_policy_only_what_the_filter_keeps(onnx_filter, device_artifacts, tmp_path):
+    from edgesieve.store import Capacity
+
+    stream = device_artifacts["stream"][:300]
+    d = onnx_filter.decide(stream)
+    keep, threshold = d.keep, float(np.median(d.confidence[d.keep]))
+    cap = Capacity(max_samples=20, policy="hus", params={"threshold": threshold}, n_classes=onnx_filter.n_classes)
+    with RetainedStore(tmp_path / "s.db", capacity=cap) as store:
+        run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=50, progress=False)
+        arrivals = store.to_numpy()["arrival"]
+        assert store.counter("offered") == int(keep.sum())
+    assert len(arrivals) == 20 and keep[arrivals].all() and (d.confidence[arrivals] >= threshold).all()
+    with pytest.raises(ValueError, match="offer must be one of"):
+        run_filter(onnx_filter, ArraySource("s", stream), RetainedStore(tmp_path / "t.db"), offer="some", progress=False)

@@ -273,6 +273,25 @@ def test_the_capacity_mode_runs_as_a_grid_with_reservoir_as_the_reference(tmp_pa
     assert rows[0]["reference"] == "reservoir" and rows[0]["n"] == 2
 
 
+def test_a_method_added_to_a_finished_store_grid_runs_alone_and_equals_a_joint_run(tmp_path):
+    from edgesieve.experiments.grid.cells import run_task
+    from edgesieve.experiments.grid.runner import pending_tasks
+    from edgesieve.experiments.grid.spec import Grid
+
+    cfg = {"capacity": 0.1, "epochs": 1, "pool": 400}
+    out = tmp_path / "cells"
+    first = Grid("store", ("har",), ("iid",), ("reservoir",), (0,), cfg)
+    assert main(["grid", "run", "--protocol", "store", "--datasets", "har", "--methods", "reservoir", "--seeds", "1",
+                 *[a for k, v in cfg.items() for a in ("--set", f"{k}={v}")], "--out", str(out), "--num-cpus", "1",
+                 "--no-progress"]) == 0
+    both = Grid("store", ("har",), ("iid",), ("reservoir", "pbrs"), (0,), cfg)
+    (task,), skipped = pending_tasks(both, out)
+    assert task.methods == ("pbrs",) and skipped == 1 and pending_tasks(first, out) == ([], 1)
+    (alone,) = run_task(task)
+    joint = {r["method"]: r for r in run_task(both.tasks()[0])}
+    assert alone["metrics"] == joint["pbrs"]["metrics"]
+
+
 def test_a_dead_ray_instance_stops_the_grid_without_blaming_the_cells(tmp_path):
     from edgesieve.experiments.grid.runner import GridOutcome, _collect
     from edgesieve.experiments.grid.spec import Grid, GridError
@@ -301,4 +320,19 @@ def test_a_data_set_can_have_its_own_split(tmp_path):
     assert grid.cell_config(grid.cells()[0])["split"] == [0.05, 0.15, 0.8]
     path.write_text(body % "0.5, 0.6, 0.1")
     with pytest.raises(GridError, match="split must be three positive fractions summing to 1"):
+        load_grid(path)
+
+
+def test_a_data_set_can_have_its_own_store_capacity(tmp_path):
+    from edgesieve.experiments.grid.spec import GridError, load_grid
+
+    path = tmp_path / "g.toml"
+    body = ('protocol = "store"\ndatasets = ["har", "fsdd"]\nmethods = ["reservoir"]\nseeds = 1\n'
+            '[config]\ncapacity = 0.1\n[config.fsdd]\ncapacity = %s\n')
+    path.write_text(body % "0.25")
+    grid = load_grid(path)
+    caps = {c.dataset: grid.cell_config(c)["capacity"] for c in grid.cells()}
+    assert caps == {"har": 0.1, "fsdd": 0.25} and grid.capacity("fsdd") == 0.25
+    path.write_text(body % "1.5")
+    with pytest.raises(GridError, match=r"\[config.fsdd\] capacity \(a fraction of the stream in \(0, 1\)\) is needed"):
         load_grid(path)

@@ -33,10 +33,15 @@ def add_parsers(sub) -> None:
                      help="samples holding NaN/Inf: skip = count and drop (never stored), reject = stop with an error")
     flt.add_argument("--max-samples", type=positive_int, help="store capacity in samples")
     flt.add_argument("--max-bytes", type=positive_int, help="store capacity in bytes of sample arrays")
-    flt.add_argument("--policy", choices=("reject", "evict_lowest", "reservoir", "class_balanced", "gdumb"), default="reject",
-                     help="when the store is full: reject new samples, evict the lowest score, keep a "
-                     "uniform reservoir of everything offered, or balance classes (class_balanced = CBRS, gdumb; "
-                     "a sample's class is its label, else the predicted class); default reject")
+    flt.add_argument("--policy", default="reject", metavar="NAME[:KEY=VALUE,...]",
+                     help="when the store is full: reject new samples, evict_lowest (score), reservoir (uniform "
+                     "over everything offered), class_balanced (CBRS) or gdumb (a sample's class is its label, "
+                     "else the predicted class), or a label-free balancing store on the predicted class: pbrs, "
+                     "hus:threshold=T, cstu, trust_balanced[:within=random,labelled_store=true] (a stored "
+                     "sample's label, where the input has one, counts for its class); default reject")
+    flt.add_argument("--offer", choices=("kept", "all"), default="kept",
+                     help="what the store is offered: kept = what the filter keeps (default), all = every finite "
+                     "arrival, so the store policy alone decides (the filter still scores and predicts)")
     flt.add_argument("--limit", type=positive_int, help="stop after this many arrivals in this run")
     flt.add_argument("--threads", type=positive_int, help="compute threads (torch or onnxruntime)")
     flt.add_argument("--no-progress", action="store_true", help="no live progress line")
@@ -99,6 +104,8 @@ def _filter(args) -> None:
     from edgesieve.device.filter_loop import run_filter
     from edgesieve.device.sources import open_source
     from edgesieve.store import Capacity, RetainedStore
+    from edgesieve.store.policies import parse_policy_spec
+    from edgesieve.store.policy_driver import DRIVEN_POLICIES
 
     if args.runtime == "onnx":
         from edgesieve.runtime import OnnxFilter
@@ -114,13 +121,16 @@ def _filter(args) -> None:
         filt = TorchFilter(_torch_selector(args))
     capacity = None
     if args.max_samples or args.max_bytes or args.policy != "reject":
-        capacity = Capacity(max_samples=args.max_samples, max_bytes=args.max_bytes, policy=args.policy)
+        name, params = parse_policy_spec(args.policy)
+        n_classes = getattr(filt, "n_classes", None) if name in DRIVEN_POLICIES else None
+        capacity = Capacity(max_samples=args.max_samples, max_bytes=args.max_bytes, policy=name, params=params,
+                            n_classes=n_classes)
     source = open_source(args.input, filt.sample_shape)
     created = not (args.store.exists() and args.store.stat().st_size > 0)
     try:
         with RetainedStore(args.store, capacity=capacity) as store:
             summary = run_filter(filt, source, store, batch_size=args.batch_size, nonfinite=args.nonfinite,
-                                 limit=args.limit, progress=not args.no_progress)
+                                 limit=args.limit, progress=not args.no_progress, offer=args.offer)
     except Exception:
         if created:
             _remove_if_empty(args.store)  # bad input on the first batch: leave no empty store behind

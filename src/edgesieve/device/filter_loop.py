@@ -17,6 +17,9 @@ from edgesieve.reasons import REASONS
 from edgesieve.store.sqlite_store import BatchTally, RetainedBatch, RetainedStore
 
 NONFINITE_POLICIES = ("skip", "reject")
+#: what the store is offered: the samples the filter keeps, or every (finite) arrival (the
+#: filter then only scores and predicts, and the store's capacity policy alone decides)
+OFFER_MODES = ("kept", "all")
 
 
 @dataclass
@@ -118,13 +121,18 @@ def run_filter(
     nonfinite: str = "skip",
     limit: int | None = None,
     progress: bool = True,
+    offer: str = "kept",
 ) -> FilterSummary:
     """Filter ``source`` into ``store``, resuming after the last committed arrival.
 
     ``filt`` has ``sample_shape`` and ``decide(x) -> BatchDecision``. ``nonfinite``: ``skip``
     counts and drops samples holding NaN/Inf (never stored), ``reject`` raises. ``limit`` stops
-    after that many arrivals in this run.
+    after that many arrivals in this run. ``offer``: ``kept`` offers the store what the filter
+    keeps, ``all`` every finite arrival (for a store policy that should see the whole stream,
+    such as pbrs; "kept" in the summary then counts what was offered).
     """
+    if offer not in OFFER_MODES:
+        raise ValueError(f"offer must be one of {OFFER_MODES}, got {offer!r}")
     if nonfinite not in NONFINITE_POLICIES:
         raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
     if batch_size < 1:
@@ -149,8 +157,8 @@ def run_filter(
         batch, tally_classes, tally_keep = None, np.zeros(0, np.int64), np.zeros(0, bool)
         if x.shape[0]:
             d = filt.decide(x)
-            tally_classes, tally_keep = d.predicted, d.keep
-            k = d.keep
+            k = d.keep if offer == "kept" else np.ones(len(d), bool)
+            tally_classes, tally_keep = d.predicted, k
             if k.any():
                 batch = RetainedBatch(
                     arrays=x[k],
@@ -159,6 +167,8 @@ def run_filter(
                     scores=d.score[k],
                     reasons=[REASONS[c] for c in d.reason[k]],
                     labels=labels[k],
+                    confidence=None if d.confidence is None else d.confidence[k],
+                    entropy=None if d.entropy is None else d.entropy[k],
                 )
         next_arrival = int(arrivals[-1]) + 1 if arrivals.size else summary.next_arrival + x.shape[0] + n_skipped
         tally = BatchTally(next_arrival, tally_classes, tally_keep, int(x[0].nbytes) if x.shape[0] else 0, n_skipped)

@@ -14,7 +14,13 @@ class TorchFilter:
         selector._check_calibrated()
         self.selector = selector
         self.sample_shape = tuple(selector.sample_shape_)
+        self.n_classes = getattr(selector, "n_classes_", None)
 
     def decide(self, x: np.ndarray) -> BatchDecision:
         d = self.selector.decide(torch.from_numpy(np.ascontiguousarray(x)))
-        return BatchDecision(keep=d.keep.numpy(), score=d.score.numpy(), predicted=d.predicted.numpy(), reason=d.reason.numpy())
+        return BatchDecision(keep=d.keep.numpy(), score=d.score.numpy(), predicted=d.predicted.numpy(), reason=d.reason.numpy(),
+                             confidence=_numpy(d.confidence), entropy=_numpy(d.entropy))
+
+
+def _numpy(t):
+    return None if t is None else t.numpy()

@@ -22,7 +22,6 @@ Policies (``capacity_policies()``), each named by a method string ``name[:key=va
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 
@@ -32,7 +31,7 @@ from torch import nn
 
 from edgesieve.experiments.protocol import RunContext, _make_selector, prepare_run
 from edgesieve.experiments.statistics import adjusted_rand_index
-from edgesieve.store.policies import create_policy, fill_store, list_policies, policy_class
+from edgesieve.store.policies import create_policy, fill_store, list_policies, parse_policy_spec, policy_class
 from edgesieve.store.trust import TRUST_SOURCES, class_prototypes, prototype_agreement, trust_scores
 from edgesieve.titan.features import last_linear, logits_and_features
 
@@ -62,18 +61,9 @@ def parse_policy(method: str) -> tuple[str, dict]:
     Traceback (most recent call last):
     ValueError: hus: threshold must be a confidence in (0, 1), got 2
     """
-    name, _, rest = method.partition(":")
+    name, params = parse_policy_spec(method)
     if name not in capacity_policies():
         raise ValueError(f"unknown capacity policy {name!r}; available: {', '.join(capacity_policies())}")
-    params: dict = {}
-    for item in filter(None, rest.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq or not key or key in params:
-            raise ValueError(f"{method!r}: parameters are distinct key=value pairs, got {item!r}")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
     if params and name in PROTOCOL_POLICIES:
         raise ValueError(f"{name} takes no parameters, got {sorted(params)}")
     mode = {k: params.pop(k) for k in list(params) if k in MODE_PARAMS.get(name, {})}

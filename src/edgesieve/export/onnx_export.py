@@ -1,5 +1,6 @@
 """Export a calibrated DRIP filter as one ONNX graph: batch in; score, predicted class, keep
-flag and reason code out. The thresholds are constants inside the graph, so a device needs
+flag, reason code, and the prediction's confidence (max softmax) and entropy out (the last two
+feed the store's label-free capacity policies). The thresholds are constants inside the graph, so a device needs
 only the .onnx file and onnxruntime.
 
 Only the exact closed form is exported (the target layer feeds global average pooling and one
@@ -22,10 +23,11 @@ from torch import nn
 from edgesieve.cam import functional as CF
 from edgesieve.cam.layers import LayerAsLeafTracer
 from edgesieve.reasons import REASON_CODES
+from edgesieve.selectors.base import confidence_and_entropy
 from edgesieve.selectors.drip import DripSelector
 from edgesieve.state.files import model_fingerprint
 
-OUTPUTS = ("score", "predicted", "keep", "reason")
+OUTPUTS = ("score", "predicted", "keep", "reason", "confidence", "entropy")
 FORMAT = "edgesieve-onnx-filter"
 FORMAT_VERSION = 1
 
@@ -74,7 +76,8 @@ class DripFilterGraph(nn.Module):
             torch.full_like(predicted, REASON_CODES["uncalibrated_class"]),
             torch.where(inside, torch.full_like(predicted, REASON_CODES["inside_window"]), torch.zeros_like(predicted)),
         )
-        return score, predicted, ~inside, reason.to(torch.int8)
+        confidence, entropy = confidence_and_entropy(logits)
+        return score, predicted, ~inside, reason.to(torch.int8), confidence, entropy
 
 
 @dataclass(frozen=True)
@@ -167,12 +170,15 @@ def _validate(path: Path, x: np.ndarray, reference, atol: float) -> tuple[int, f
     from edgesieve.runtime.onnx_filter import OnnxFilter
 
     out = OnnxFilter(path).decide(x)
-    diff = float(np.abs(out.score - reference.score.numpy()).max())
+    diff = float(max(np.abs(out.score - reference.score.numpy()).max(),
+                     np.abs(out.confidence - reference.confidence.numpy()).max(),
+                     np.abs(out.entropy - reference.entropy.numpy()).max()))
     mismatches = int((out.keep != reference.keep.numpy()).sum())
     predicted_ok = np.array_equal(out.predicted, reference.predicted.numpy())
     if diff > atol or mismatches or not predicted_ok:
         raise ExportError(
-            f"exported graph disagrees with PyTorch on {x.shape[0]} samples: max score difference {diff:.3g} "
+            f"exported graph disagrees with PyTorch on {x.shape[0]} samples: max score (or confidence, "
+            f"entropy) difference {diff:.3g} "
             f"(allowed {atol}), {mismatches} keep flags differ, predictions equal: {predicted_ok}"
         )
     return x.shape[0], diff, mismatches

@@ -9,7 +9,10 @@ import numpy as np
 
 from edgesieve.device.decisions import BatchDecision
 
-_EXPECTED_OUTPUTS = ["score", "predicted", "keep", "reason"]
+_EXPECTED_OUTPUTS = ["score", "predicted", "keep", "reason", "confidence", "entropy"]
+#: what `edgesieve export` wrote before confidence and entropy were outputs: still runs, but the
+#: store's label-free policies (which read them) need a filter exported again
+_LEGACY_OUTPUTS = _EXPECTED_OUTPUTS[:4]
 
 
 class OnnxFilterError(ValueError):
@@ -39,8 +42,9 @@ class OnnxFilter:
         if meta.get("format") != "edgesieve-onnx-filter":
             raise OnnxFilterError(f"{self.path} is an ONNX model but not an edgesieve filter (export one with `edgesieve export`)")
         outputs = [o.name for o in self.session.get_outputs()]
-        if outputs != _EXPECTED_OUTPUTS:
+        if outputs not in (_EXPECTED_OUTPUTS, _LEGACY_OUTPUTS):
             raise OnnxFilterError(f"{self.path} has outputs {outputs}, expected {_EXPECTED_OUTPUTS}")
+        self.gives_confidence = outputs == _EXPECTED_OUTPUTS
         self.sample_shape = tuple(json.loads(meta["sample_shape"]))
         self.n_classes = int(meta["n_classes"])
         self.selector = json.loads(meta["selector"])
@@ -54,5 +58,7 @@ class OnnxFilter:
             raise ValueError(f"input has sample shape {tuple(x.shape[1:])}, the filter expects {self.sample_shape}")
         if x.shape[0] == 0:
             raise ValueError("empty batch")
-        score, predicted, keep, reason = self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})
-        return BatchDecision(keep=keep.astype(bool), score=score, predicted=predicted.astype(np.int64), reason=reason.astype(np.int8))
+        score, predicted, keep, reason, *rest = self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})
+        confidence, entropy = rest if rest else (None, None)
+        return BatchDecision(keep=keep.astype(bool), score=score, predicted=predicted.astype(np.int64),
+                             reason=reason.astype(np.int8), confidence=confidence, entropy=entropy)

@@ -4,6 +4,7 @@ routine window [L_lower, L_upper], calibrated on a validation set (SPEC section 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import torch
 
@@ -11,7 +12,7 @@ from edgesieve.cam import GradCAM
 from edgesieve.cam.functional import check_normalize
 from edgesieve.cam.gradcam import CAMResult
 from edgesieve.errors import CalibrationWarning
-from edgesieve.selectors.base import REASON_CODES, Decision, Selector
+from edgesieve.selectors.base import REASON_CODES, Decision, Selector, confidence_and_entropy
 from edgesieve.selectors.registry import register_selector
 from edgesieve.selectors.windows import min_std_window, window_size
 from edgesieve.state.files import StateFileError, finite_float, model_fingerprint
@@ -175,7 +176,9 @@ class DripSelector(Selector):
                 f"the model now has {result.logits.shape[1]} outputs but was calibrated with "
                 f"{self.n_classes_}; recalibrate"
             )
-        return self._decide_from_scores(result.scores, result.predicted)
+        decision = self._decide_from_scores(result.scores, result.predicted)
+        confidence, entropy = confidence_and_entropy(result.logits.detach())
+        return replace(decision, confidence=confidence, entropy=entropy)
 
     def _decide_from_scores(self, scores: torch.Tensor, predicted: torch.Tensor) -> Decision:
         lower, upper = self.lower_[predicted], self.upper_[predicted]

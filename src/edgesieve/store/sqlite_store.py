@@ -13,22 +13,25 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from edgesieve._version import __version__
+from edgesieve.store.policy_driver import DRIVEN_POLICIES, DrivenPolicy, check_driven_policy
 
 FORMAT = "edgesieve-store"
 #: the .npz keys of samples and labels: what ``store export`` writes and ``filter --input`` reads
 NPZ_SAMPLES, NPZ_LABELS = "x", "y"
 FORMAT_VERSION = 1
-POLICIES = ("reject", "evict_lowest", "reservoir", "class_balanced", "gdumb")
 #: policies that balance classes: a sample's class is its label when the stream has one, else
 #: the filter's predicted class (``class_of`` in SQL); they need max_samples, like reservoir
 CLASS_POLICIES = ("class_balanced", "gdumb")
+#: every policy a store can have when full; the label-free ones (DRIVEN_POLICIES: always the
+#: predicted class, never the label) run as the state machines of edgesieve.store.policies
+POLICIES = ("reject", "evict_lowest", "reservoir") + CLASS_POLICIES + DRIVEN_POLICIES
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -129,14 +132,32 @@ class StoreVersionError(StoreError):
 
 @dataclass(frozen=True)
 class Capacity:
+    """How much a store may hold and what it does when full. ``params``: the policy's own
+    parameters (``{"threshold": 0.9}`` for hus, ``{"within": "random", "labelled_store": True}``
+    for trust_balanced); ``n_classes``: the model's number of classes, which the label-free
+    policies (``DRIVEN_POLICIES``) need.
+
+    >>> Capacity(max_samples=100, policy="pbrs", n_classes=10).policy
+    'pbrs'
+    >>> Capacity(max_samples=100, policy="hus", n_classes=10, params={"threshold": 1.5})
+    Traceback (most recent call last):
+    ValueError: hus: threshold must be a confidence in (0, 1), got 1.5
+    """
+
     max_samples: int | None = None
     max_bytes: int | None = None
     policy: str = "reject"
     seed: int = 0
+    params: dict = field(default_factory=dict)
+    n_classes: int | None = None
 
     def __post_init__(self):
         if self.policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+            raise ValueError(f"unknown store policy {self.policy!r}; available: {', '.join(POLICIES)}")
+        if self.policy in DRIVEN_POLICIES:
+            check_driven_policy(self.policy, self.params, self.max_samples, self.max_bytes, self.n_classes, self.seed)
+        elif self.params:
+            raise ValueError(f"the {self.policy} policy takes no parameters, got {sorted(self.params)}")
         for name in ("max_samples", "max_bytes"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -155,6 +176,8 @@ class RetainedBatch:
     scores: np.ndarray  # (N,) float
     reasons: Sequence[str]
     labels: np.ndarray | None = None  # (N,) int, -1 where unknown
+    confidence: np.ndarray | None = None  # (N,) float, the prediction's max softmax (label-free policies)
+    entropy: np.ndarray | None = None  # (N,) float, the prediction's entropy (CSTU)
 
     def __len__(self) -> int:
         return int(self.arrays.shape[0])
@@ -217,6 +240,9 @@ class RetainedStore:
             if readonly:
                 self._check_format()
             self.capacity = self._load_capacity(capacity)
+            cap = self.capacity
+            self._driven = (DrivenPolicy(self._conn, cap.policy, cap.max_samples, cap.seed, cap.params, cap.n_classes)
+                            if cap.policy in DRIVEN_POLICIES else None)
         except sqlite3.DatabaseError as err:
             self._close_quietly()
             raise StoreError(f"{self.path} is not a readable edgesieve store ({err})") from err
@@ -310,17 +336,24 @@ class RetainedStore:
             with self._transaction():
                 stored = self._insert(source, batch) if batch is not None and len(batch) else 0
                 self._tally(source, tally)
+                if self._driven is not None:
+                    self._driven.save()
             return stored
-        except sqlite3.OperationalError as err:
-            if "full" in str(err):
-                raise StoreFullError(
-                    f"{self.path}: the disk or the store's size limit is full ({err}); this batch was "
-                    f"not stored, the {self.count()} samples committed before are intact. Free space, "
-                    "raise the limit, or set a capacity with a policy (evict_lowest, reservoir)"
-                ) from err
-            raise StoreError(f"{self.path}: write failed ({err}); the batch was rolled back") from err
-        except sqlite3.DatabaseError as err:
-            raise StoreError(f"{self.path}: write failed ({err}); the batch was rolled back") from err
+        except BaseException as err:
+            if self._driven is not None:
+                self._driven.forget()  # rolled back: the committed state is reloaded on next use
+            if not isinstance(err, sqlite3.DatabaseError):
+                raise
+            self._raise_write_error(err)
+
+    def _raise_write_error(self, err: sqlite3.DatabaseError):
+        if isinstance(err, sqlite3.OperationalError) and "full" in str(err):
+            raise StoreFullError(
+                f"{self.path}: the disk or the store's size limit is full ({err}); this batch was "
+                f"not stored, the {self.count()} samples committed before are intact. Free space, "
+                "raise the limit, or set a capacity with a policy (evict_lowest, reservoir)"
+            ) from err
+        raise StoreError(f"{self.path}: write failed ({err}); the batch was rolled back") from err
 
     def _insert(self, source: str, batch: RetainedBatch) -> int:
         arrays = np.ascontiguousarray(batch.arrays)
@@ -353,6 +386,8 @@ class RetainedStore:
             room = self._room_for(nbytes)
             self._bump("rejected_full", max(0, len(rows) - room))
             return self._insert_rows(rows[:room])
+        if cap.policy in DRIVEN_POLICIES:
+            return self._insert_driven(rows, batch)
         stored = 0
         decide = {"evict_lowest": lambda row, i: self._evict_lowest(row), "reservoir": self._reservoir,
                   "class_balanced": self._class_balanced, "gdumb": self._gdumb}[cap.policy]
@@ -370,6 +405,30 @@ class RetainedStore:
             self._bump("stored", len(rows))
             self._bump("stored_bytes", sum(r[9] for r in rows))
         return len(rows)
+
+    def _insert_driven(self, rows, batch: RetainedBatch) -> int:
+        """The label-free policies (edgesieve.store.policy_driver): the policy's slot decides."""
+        driven = self._driven
+        scores = None
+        if driven.score_kind is not None:
+            scores = {"confidence": batch.confidence, "entropy": batch.entropy}[driven.score_kind]
+            if scores is None:
+                raise ValueError(
+                    f"the {self.capacity.policy} policy reads the {driven.score_kind} of each prediction, which "
+                    "this filter does not give (an .onnx exported by an earlier edgesieve lacks it): export it again")
+        stored = 0
+        for i, row in enumerate(rows):
+            slot, replaced = driven.offer(row[4], None if scores is None else float(scores[i]), row[3])
+            if slot is None:
+                self._bump("rejected_full", 1)
+                continue
+            if replaced is not None:
+                nbytes = self._conn.execute("SELECT nbytes FROM samples WHERE id = ?", (replaced,)).fetchone()[0]
+                self._delete(replaced, nbytes)
+            self._insert_rows([row])
+            driven.bind(slot, self._conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+            stored += 1
+        return stored
 
     def _room_for(self, nbytes: int) -> int:
         """How many samples of ``nbytes`` fit under the capacity now."""

@@ -132,7 +132,7 @@ def _store(task: Task) -> dict:
     grid = task.grid
     ctx = RunContext(bundle, model_factory(dataset_spec(task.dataset).model), grid.drip_config(task.dataset, task.stream),
                      progress=False)
-    out = run_capacity_once(ctx, task.seed, grid.config["capacity"], task.methods, grid.config.get("class_source", "label"))
+    out = run_capacity_once(ctx, task.seed, grid.capacity(task.dataset), task.methods, grid.class_source(task.dataset))
     sizes = out.pop("sizes")
     return {m: {**v, "sizes": sizes} for m, v in out.items()}
 

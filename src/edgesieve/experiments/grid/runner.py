@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgesieve.experiments.grid.spec import Cell, Grid, GridError, Task
@@ -63,13 +63,20 @@ def cell_done(cell: Cell, out: Path, grid: Grid) -> bool:
 
 
 def pending_tasks(grid: Grid, out: Path) -> tuple[list[Task], int]:
-    """The tasks with at least one missing cell, and how many cells are already done."""
+    """The tasks with at least one missing cell, and how many cells are already done.
+
+    A store task runs only its missing methods: each policy's store and retraining are seeded
+    by the run alone, so a method added to a finished grid costs its own cells, not the seed's
+    whole task again (the DRIP protocol's methods all come from one shared run: kept whole)."""
     todo, skipped = [], 0
     for task in grid.tasks():
         done = [cell_done(c, out, grid) for c in task.cells]
         skipped += sum(done)
-        if not all(done):
-            todo.append(task)
+        if all(done):
+            continue
+        if grid.protocol == "store":
+            task = replace(task, methods=tuple(m for m, d in zip(task.methods, done) if not d))
+        todo.append(task)
     return todo, skipped
 
 

@@ -132,11 +132,12 @@ class Grid:
                     raise GridError(f"store protocol method {m!r}: {err}") from None
             if "reservoir" not in self.methods:
                 raise GridError("the store protocol is measured against reservoir: include reservoir in the methods")
-            cap = self.config.get("capacity")
-            if not isinstance(cap, float) or not 0 < cap < 1:
-                raise GridError(f"[config] capacity (a fraction of the stream in (0, 1)) is needed, got {cap!r}")
-            if self.config.get("class_source", "label") not in CLASS_SOURCES:
-                raise GridError(f"[config] class_source must be one of {CLASS_SOURCES}")
+            for d in self.datasets:  # a data set's own table may set its own (a short stream needs a larger store)
+                cap, where = self.capacity(d), f"[config.{d}]" if "capacity" in self.config.get(d, {}) else "[config]"
+                if isinstance(cap, bool) or not isinstance(cap, float) or not 0 < cap < 1:
+                    raise GridError(f"{where} capacity (a fraction of the stream in (0, 1)) is needed, got {cap!r}")
+                if self.class_source(d) not in CLASS_SOURCES:
+                    raise GridError(f"[config] class_source must be one of {CLASS_SOURCES}")
             return
         if self.protocol == "titan":
             known = list_batch_methods()
@@ -163,6 +164,13 @@ class Grid:
         """The [config] settings, with the data set's own table (``[config.mnist]``) on top."""
         shared = {k: v for k, v in self.config.items() if not isinstance(v, dict)}
         return {**shared, **self.config.get(dataset, {})}
+
+    def capacity(self, dataset: str):
+        """The store protocol's capacity for ``dataset`` (a fraction of its stream)."""
+        return self.config_for(dataset).get("capacity")
+
+    def class_source(self, dataset: str) -> str:
+        return self.config_for(dataset).get("class_source", "label")
 
     def titan_grid_settings(self, dataset: str) -> dict:
         """The grid-level Titan settings (``TITAN_GRID_KEYS``) of one data set, checked."""
@@ -222,7 +230,7 @@ class Grid:
         else:
             d = self.drip_config(cell.dataset, cell.stream).to_json()
             if self.protocol == "store":
-                d.update(capacity=self.config["capacity"], class_source=self.config.get("class_source", "label"))
+                d.update(capacity=self.capacity(cell.dataset), class_source=self.class_source(cell.dataset))
             d.pop("runs")
             d["seed"] = cell.seed
         return {"protocol": self.protocol, "dataset": cell.dataset, "stream": cell.stream, **d}

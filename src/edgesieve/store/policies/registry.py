@@ -5,6 +5,7 @@ imported on first use; a new policy is one module with ``@register_policy`` plus
 from __future__ import annotations
 
 import importlib
+import json
 
 import numpy as np
 
@@ -38,6 +39,26 @@ def policy_class(name: str):
     if name not in list_policies():
         raise ValueError(f"unknown capacity policy {name!r}; available: {', '.join(list_policies())}")
     return _REGISTRY[name]
+
+
+def parse_policy_spec(spec: str) -> tuple[str, dict]:
+    """``"name:key=value,..."`` as ``(name, params)``: values are JSON where they parse (numbers,
+    true / false), strings otherwise. Only the syntax is checked here.
+
+    >>> parse_policy_spec("trust_balanced:within=random,labelled_store=true")
+    ('trust_balanced', {'within': 'random', 'labelled_store': True})
+    """
+    name, _, rest = str(spec).partition(":")
+    params: dict = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key or key in params:
+            raise ValueError(f"{spec!r}: parameters are distinct key=value pairs, got {item!r}")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return name, params
 
 
 def create_policy(name: str, capacity: int, seed: int = 0, **params):

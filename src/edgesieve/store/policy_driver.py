@@ -1,0 +1,94 @@
+"""The store's label-free capacity policies (PBRS, HUS, CSTU, trust_balanced) run as the very
+state machines of ``edgesieve.store.policies``, inside the store's transactions.
+
+The policy decides in slots (0..M-1); the table ``policy_slots`` maps each slot to the sample
+id that holds it, and the policy's JSON state (its slots, counts, random generator) is written
+to ``meta`` in the same transaction as the batch's samples. So a crash loses nothing committed,
+a resumed stream makes exactly the choices an uninterrupted one makes, and the store holds what
+``fill_store`` computes for the same arrivals (the tests hold it to that). Torch-free, like the
+store. Memory O(M + C); per arrival the policy's own cost plus one JSON write per batch.
+
+An arrival's group is always the filter's predicted class (that is what makes these policies
+label-free); the score each reads comes from the filter (``score_kind``: HUS the confidence,
+CSTU the entropy, trust_balanced the confidence as its trust). With
+``trust_balanced:labelled_store=true`` a stored sample that carries a label is counted in its
+labelled class (the device loop: what is kept gets labelled).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from edgesieve.errors import StateFileError
+from edgesieve.store.policies import create_policy, policy_class
+
+#: the registered policies the store runs through this driver (hus_validated needs a validation
+#: split, which a device store does not have: give hus a threshold instead)
+DRIVEN_POLICIES = ("pbrs", "hus", "cstu", "trust_balanced")
+STATE_KEY = "policy_state"
+SLOTS_SCHEMA = "CREATE TABLE IF NOT EXISTS policy_slots (slot INTEGER PRIMARY KEY, sample_id INTEGER NOT NULL UNIQUE)"
+
+
+def check_driven_policy(name: str, params: dict, max_samples, max_bytes, n_classes, seed: int) -> None:
+    """The checks a capacity with a driven policy must pass before a store is made."""
+    if max_samples is None:
+        raise ValueError(f"the {name} policy needs max_samples (the store's size in samples)")
+    if max_bytes is not None:
+        raise ValueError(f"the {name} policy counts samples: give max_samples, not max_bytes")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
+        raise ValueError(f"the {name} policy needs n_classes, the model's number of classes, got {n_classes!r}")
+    if not isinstance(params, dict):
+        raise ValueError(f"policy parameters must be a mapping, got {params!r}")
+    create_policy(name, max_samples, seed, **params).start(n_classes)  # the policy's own checks
+
+
+class DrivenPolicy:
+    """One store's policy: ``offer`` an arrival, ``bind`` its slot to the new sample's id, and
+    ``save`` the state before the transaction commits. After a rolled-back transaction call
+    ``forget``: the next use reloads the committed state."""
+
+    def __init__(self, conn: sqlite3.Connection, name: str, max_samples: int, seed: int, params: dict, n_classes: int):
+        self.conn, self.name = conn, name
+        self.max_samples, self.seed, self.params, self.n_classes = max_samples, seed, dict(params), n_classes
+        cls = policy_class(name)
+        self.score_kind = cls.score_kind if cls.needs_scores else None
+        self.score_kind = "confidence" if self.score_kind == "score" else self.score_kind  # trust = confidence
+        self._policy = None
+
+    def _loaded(self):
+        if self._policy is None:
+            self.conn.execute(SLOTS_SCHEMA)
+            policy = create_policy(self.name, self.max_samples, self.seed, **self.params)
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (STATE_KEY,)).fetchone()
+            if row is None:
+                policy.start(self.n_classes)
+            else:
+                try:
+                    policy.set_state(json.loads(row[0]))
+                except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
+                    raise StateFileError(f"the store's {self.name} policy state is corrupt ({err})") from None
+            self._policy = policy
+        return self._policy
+
+    def offer(self, predicted: int, score: float | None, label: int | None) -> tuple[int | None, int | None]:
+        """The slot the arrival takes (None: dropped) and the id of the sample it replaces."""
+        policy = self._loaded()
+        slot = policy.offer(int(predicted), score)
+        if slot is None:
+            return None, None
+        if label is not None and hasattr(policy, "relabel"):
+            policy.relabel(slot, int(label))
+        row = self.conn.execute("SELECT sample_id FROM policy_slots WHERE slot = ?", (slot,)).fetchone()
+        return slot, None if row is None else int(row[0])
+
+    def bind(self, slot: int, sample_id: int) -> None:
+        self.conn.execute("INSERT INTO policy_slots VALUES (?, ?) ON CONFLICT(slot) DO UPDATE SET "
+                          "sample_id = excluded.sample_id", (int(slot), int(sample_id)))
+
+    def save(self) -> None:
+        self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                          (STATE_KEY, self._loaded().dumps()))
+
+    def forget(self) -> None:
+        self._policy = None
