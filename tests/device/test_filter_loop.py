@@ -127,7 +127,8 @@ def test_label_free_store_policies_see_the_whole_stream_with_offer_all(device_ar
                 summary = run_filter(filt, ArraySource("s", stream), store, batch_size=64, progress=False, offer="all")
                 kept[runtime, name] = np.sort(store.to_numpy()["arrival"])
             assert summary.seen == summary.kept == 400 and summary.stored >= 30
-            reference = fill_store(name, 30, labels=d.predicted, scores=d.entropy if name == "cstu" else None,
+            entropy = -(d.probs * np.log(np.clip(d.probs, 1e-12, None))).sum(1)
+            reference = fill_store(name, 30, labels=d.predicted, scores=entropy if name == "cstu" else None,
                                    n_classes=filt.n_classes)
             assert np.array_equal(kept[runtime, name], reference), (runtime, name)
     assert np.array_equal(kept["torch", "pbrs"], kept["onnx", "pbrs"])
@@ -138,12 +139,13 @@ def test_offer_kept_gives_a_label_free_policy_only_what_the_filter_keeps(onnx_fi
 
     stream = device_artifacts["stream"][:300]
     d = onnx_filter.decide(stream)
-    keep, threshold = d.keep, float(np.median(d.confidence[d.keep]))
+    confidence = d.probs.max(1)
+    keep, threshold = d.keep, float(np.median(confidence[d.keep]))
     cap = Capacity(max_samples=20, policy="hus", params={"threshold": threshold}, n_classes=onnx_filter.n_classes)
     with RetainedStore(tmp_path / "s.db", capacity=cap) as store:
         run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=50, progress=False)
         arrivals = store.to_numpy()["arrival"]
         assert store.counter("offered") == int(keep.sum())
-    assert len(arrivals) == 20 and keep[arrivals].all() and (d.confidence[arrivals] >= threshold).all()
+    assert len(arrivals) == 20 and keep[arrivals].all() and (confidence[arrivals] >= threshold).all()
     with pytest.raises(ValueError, match="offer must be one of"):
         run_filter(onnx_filter, ArraySource("s", stream), RetainedStore(tmp_path / "t.db"), offer="some", progress=False)

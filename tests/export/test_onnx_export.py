@@ -69,7 +69,7 @@ def test_runtime_input_checks(device_artifacts):
         filt.decide(np.zeros((0, 1, 28, 28), np.float32))
 
 
-def test_confidence_and_entropy_match_torch_and_an_older_four_output_filter_still_runs(device_artifacts, tmp_path):
+def test_the_softmax_matches_torch_and_an_older_four_output_filter_still_runs(device_artifacts, tmp_path):
     import onnx
 
     from edgesieve.store import BatchTally, Capacity, RetainedBatch, RetainedStore
@@ -77,15 +77,15 @@ def test_confidence_and_entropy_match_torch_and_an_older_four_output_filter_stil
     x = device_artifacts["stream"][:256]
     reference = device_artifacts["selector"].decide(torch.from_numpy(x))
     new = OnnxFilter(device_artifacts["folder"] / "filter.onnx").decide(x)
-    assert np.abs(new.confidence - reference.confidence.numpy()).max() < 1e-5
-    assert np.abs(new.entropy - reference.entropy.numpy()).max() < 1e-5
+    assert new.probs.shape == (256, 10) and np.abs(new.probs - reference.probs.numpy()).max() < 1e-5
+    assert np.allclose(new.probs.sum(1), 1, atol=1e-5)
     proto = onnx.load(str(device_artifacts["folder"] / "filter.onnx"))
-    del proto.graph.output[4:]  # what `edgesieve export` wrote before confidence and entropy
+    del proto.graph.output[4:]  # what `edgesieve export` wrote before the softmax was an output
     onnx.save(proto, str(tmp_path / "old.onnx"))
     old = OnnxFilter(tmp_path / "old.onnx")
     d = old.decide(x)
-    assert not old.gives_confidence and d.confidence is None and np.array_equal(d.keep, new.keep)
+    assert not old.gives_probs and d.probs is None and np.array_equal(d.keep, new.keep)
     batch = RetainedBatch(x[:4], np.arange(4), d.predicted[:4], d.score[:4], ["outside_window"] * 4)
     with RetainedStore(tmp_path / "s.db", capacity=Capacity(max_samples=2, policy="cstu", n_classes=10)) as store:
-        with pytest.raises(ValueError, match="reads the entropy of each prediction.*export it again"):
+        with pytest.raises(ValueError, match="reads the model's entropy of each sample.*export it again"):
             store.commit("s", batch, BatchTally(4, d.predicted[:4], np.ones(4, bool), int(x[0].nbytes)))

@@ -14,7 +14,7 @@ from edgesieve.store.policies import fill_store
 from edgesieve.store.policy_driver import DRIVEN_POLICIES
 
 CASES = [("pbrs", {}), ("hus", {"threshold": 0.6}), ("cstu", {}), ("trust_balanced", {}),
-         ("trust_balanced", {"within": "random", "labelled_store": True})]
+         ("trust_balanced", {"within": "random", "labelled_store": True}), ("high_entropy", {}), ("high_loss", {})]
 N_CLASSES, M = 4, 40
 
 
@@ -29,8 +29,7 @@ def _stream(n=500, seed=0):
 
 def _batch(p, labels, idx):
     return RetainedBatch(np.asarray(idx, np.float32)[:, None], idx, p[idx].argmax(1), np.zeros(len(idx)),
-                         ["outside_window"] * len(idx), labels=labels[idx], confidence=p[idx].max(1),
-                         entropy=-(p[idx] * np.log(p[idx])).sum(1))
+                         ["outside_window"] * len(idx), labels=labels[idx], probs=p[idx])
 
 
 def _commit(store, p, labels, idx):
@@ -39,8 +38,10 @@ def _commit(store, p, labels, idx):
 
 
 def _reference(name, params, p, labels, seed=3):
-    scores = {"hus": p.max(1), "trust_balanced": p.max(1), "cstu": -(p * np.log(p)).sum(1)}.get(name)
-    return fill_store(name, M, scores=scores, probs=p, n_classes=N_CLASSES, seed=seed, params=params,
+    scores = {"hus": p.max(1), "trust_balanced": p.max(1), "cstu": -(p * np.log(p)).sum(1),
+              "high_entropy": -(p * np.log(p)).sum(1), "high_loss": -np.log(p[np.arange(len(p)), labels])}.get(name)
+    machine = {"high_entropy": "evict_lowest", "high_loss": "evict_lowest"}.get(name, name)
+    return fill_store(machine, M, scores=scores, probs=p, n_classes=N_CLASSES, seed=seed, params=params,
                       store_labels=labels if params.get("labelled_store") else None)
 
 
@@ -128,7 +129,7 @@ def test_a_filter_without_confidence_is_told_to_export_again(tmp_path):
     batch = _batch(p, labels, np.arange(10))
     batch = RetainedBatch(batch.arrays, batch.arrivals, batch.predicted, batch.scores, batch.reasons, batch.labels)
     with RetainedStore(tmp_path / "s.db", capacity=Capacity(max_samples=5, policy="hus", n_classes=4)) as store:
-        with pytest.raises(ValueError, match="reads the confidence of each prediction.*export it again"):
+        with pytest.raises(ValueError, match="reads the model's confidence of each sample.*export it again"):
             store.commit("s", batch, BatchTally(10, batch.predicted, np.ones(10, bool), 4))
         assert store.count() == 0 and store.next_arrival("s") == 0
 
@@ -136,5 +137,15 @@ def test_a_filter_without_confidence_is_told_to_export_again(tmp_path):
 def test_every_driven_policy_is_a_registered_label_free_policy():
     from edgesieve.store.policies import policy_class
 
-    assert all(policy_class(n).label_free for n in DRIVEN_POLICIES)
+    assert all(policy_class(machine).label_free for machine, _ in DRIVEN_POLICIES.values() if machine != "evict_lowest")
     assert json.loads(json.dumps(Capacity(max_samples=3, policy="pbrs", n_classes=2).__dict__))["n_classes"] == 2
+
+
+def test_high_loss_reads_the_label_where_there_is_one_and_the_prediction_otherwise():
+    from edgesieve.store.policy_driver import scores_from_probs
+
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]])
+    loss = scores_from_probs("loss", p, np.array([2, -1]))
+    assert np.allclose(loss, [-np.log(0.1), -np.log(0.6)])
+    with pytest.raises(ValueError, match="unknown score 'margin'"):
+        scores_from_probs("margin", p)

@@ -111,3 +111,14 @@ def test_bad_input_to_the_label_free_policies():
         fill_store("cstu", 5, labels=np.zeros(4, int))
     with pytest.raises(ValueError, match="finite"):
         fill_store("cstu", 5, probs=np.full((4, 2), np.nan))
+
+
+def test_trust_balanced_with_a_random_victim_is_pbrs_draw_for_draw():
+    # the ablation compares against pbrs where a grid lacks trust_balanced:within=random
+    rng = np.random.default_rng(5)
+    probs = rng.dirichlet(np.full(5, 0.3), size=3000)
+    probs[:, 0] += 0.5 * rng.random(3000)  # a long tail of predicted classes
+    probs /= probs.sum(1, keepdims=True)
+    for seed in range(3):
+        ours = fill_store("trust_balanced", 60, scores=probs.max(1), probs=probs, seed=seed, params={"within": "random"})
+        assert np.array_equal(ours, fill_store("pbrs", 60, probs=probs, seed=seed))

@@ -38,7 +38,8 @@ def add_parsers(sub) -> None:
                      "over everything offered), class_balanced (CBRS) or gdumb (a sample's class is its label, "
                      "else the predicted class), or a label-free balancing store on the predicted class: pbrs, "
                      "hus:threshold=T, cstu, trust_balanced[:within=random,labelled_store=true] (a stored "
-                     "sample's label, where the input has one, counts for its class); default reject")
+                     "sample's label, where the input has one, counts for its class); or keep the highest "
+                     "high_entropy / high_loss (the loss of the label, else of the predicted class); default reject")
     flt.add_argument("--offer", choices=("kept", "all"), default="kept",
                      help="what the store is offered: kept = what the filter keeps (default), all = every finite "
                      "arrival, so the store policy alone decides (the filter still scores and predicts)")

@@ -13,8 +13,7 @@ class BatchDecision:
     score: np.ndarray  # float32 (N,)
     predicted: np.ndarray  # int64 (N,)
     reason: np.ndarray  # int8 codes into edgesieve.reasons.REASONS
-    confidence: np.ndarray | None = None  # float32 (N,): max softmax (None: a filter that lacks it)
-    entropy: np.ndarray | None = None  # float32 (N,): the prediction's entropy in nats
+    probs: np.ndarray | None = None  # float32 (N, C): the model's softmax (None: a filter that lacks it)
 
     def __len__(self) -> int:
         return int(self.keep.shape[0])

@@ -167,8 +167,7 @@ def run_filter(
                     scores=d.score[k],
                     reasons=[REASONS[c] for c in d.reason[k]],
                     labels=labels[k],
-                    confidence=None if d.confidence is None else d.confidence[k],
-                    entropy=None if d.entropy is None else d.entropy[k],
+                    probs=None if d.probs is None else d.probs[k],
                 )
         next_arrival = int(arrivals[-1]) + 1 if arrivals.size else summary.next_arrival + x.shape[0] + n_skipped
         tally = BatchTally(next_arrival, tally_classes, tally_keep, int(x[0].nbytes) if x.shape[0] else 0, n_skipped)

@@ -19,8 +19,4 @@ class TorchFilter:
     def decide(self, x: np.ndarray) -> BatchDecision:
         d = self.selector.decide(torch.from_numpy(np.ascontiguousarray(x)))
         return BatchDecision(keep=d.keep.numpy(), score=d.score.numpy(), predicted=d.predicted.numpy(), reason=d.reason.numpy(),
-                             confidence=_numpy(d.confidence), entropy=_numpy(d.entropy))
-
-
-def _numpy(t):
-    return None if t is None else t.numpy()
+                             probs=None if d.probs is None else d.probs.numpy())

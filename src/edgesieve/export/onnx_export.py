@@ -1,6 +1,6 @@
 """Export a calibrated DRIP filter as one ONNX graph: batch in; score, predicted class, keep
-flag, reason code, and the prediction's confidence (max softmax) and entropy out (the last two
-feed the store's label-free capacity policies). The thresholds are constants inside the graph, so a device needs
+flag, reason code and the model's softmax out (what the store's capacity policies read:
+confidence, entropy, the loss of a label). The thresholds are constants inside the graph, so a device needs
 only the .onnx file and onnxruntime.
 
 Only the exact closed form is exported (the target layer feeds global average pooling and one
@@ -23,11 +23,10 @@ from torch import nn
 from edgesieve.cam import functional as CF
 from edgesieve.cam.layers import LayerAsLeafTracer
 from edgesieve.reasons import REASON_CODES
-from edgesieve.selectors.base import confidence_and_entropy
 from edgesieve.selectors.drip import DripSelector
 from edgesieve.state.files import model_fingerprint
 
-OUTPUTS = ("score", "predicted", "keep", "reason", "confidence", "entropy")
+OUTPUTS = ("score", "predicted", "keep", "reason", "probs")
 FORMAT = "edgesieve-onnx-filter"
 FORMAT_VERSION = 1
 
@@ -76,8 +75,7 @@ class DripFilterGraph(nn.Module):
             torch.full_like(predicted, REASON_CODES["uncalibrated_class"]),
             torch.where(inside, torch.full_like(predicted, REASON_CODES["inside_window"]), torch.zeros_like(predicted)),
         )
-        confidence, entropy = confidence_and_entropy(logits)
-        return score, predicted, ~inside, reason.to(torch.int8), confidence, entropy
+        return score, predicted, ~inside, reason.to(torch.int8), logits.softmax(dim=1)
 
 
 @dataclass(frozen=True)
@@ -170,15 +168,13 @@ def _validate(path: Path, x: np.ndarray, reference, atol: float) -> tuple[int, f
     from edgesieve.runtime.onnx_filter import OnnxFilter
 
     out = OnnxFilter(path).decide(x)
-    diff = float(max(np.abs(out.score - reference.score.numpy()).max(),
-                     np.abs(out.confidence - reference.confidence.numpy()).max(),
-                     np.abs(out.entropy - reference.entropy.numpy()).max()))
+    diff = float(max(np.abs(out.score - reference.score.numpy()).max(), np.abs(out.probs - reference.probs.numpy()).max()))
     mismatches = int((out.keep != reference.keep.numpy()).sum())
     predicted_ok = np.array_equal(out.predicted, reference.predicted.numpy())
     if diff > atol or mismatches or not predicted_ok:
         raise ExportError(
-            f"exported graph disagrees with PyTorch on {x.shape[0]} samples: max score (or confidence, "
-            f"entropy) difference {diff:.3g} "
+            f"exported graph disagrees with PyTorch on {x.shape[0]} samples: max score (or "
+            f"probability) difference {diff:.3g} "
             f"(allowed {atol}), {mismatches} keep flags differ, predictions equal: {predicted_ok}"
         )
     return x.shape[0], diff, mismatches

@@ -9,9 +9,9 @@ import numpy as np
 
 from edgesieve.device.decisions import BatchDecision
 
-_EXPECTED_OUTPUTS = ["score", "predicted", "keep", "reason", "confidence", "entropy"]
-#: what `edgesieve export` wrote before confidence and entropy were outputs: still runs, but the
-#: store's label-free policies (which read them) need a filter exported again
+_EXPECTED_OUTPUTS = ["score", "predicted", "keep", "reason", "probs"]
+#: what `edgesieve export` wrote before the softmax was an output: still runs, but the store's
+#: policies that read it (hus, cstu, trust_balanced, high_entropy, high_loss) need it exported again
 _LEGACY_OUTPUTS = _EXPECTED_OUTPUTS[:4]
 
 
@@ -44,7 +44,7 @@ class OnnxFilter:
         outputs = [o.name for o in self.session.get_outputs()]
         if outputs not in (_EXPECTED_OUTPUTS, _LEGACY_OUTPUTS):
             raise OnnxFilterError(f"{self.path} has outputs {outputs}, expected {_EXPECTED_OUTPUTS}")
-        self.gives_confidence = outputs == _EXPECTED_OUTPUTS
+        self.gives_probs = outputs == _EXPECTED_OUTPUTS
         self.sample_shape = tuple(json.loads(meta["sample_shape"]))
         self.n_classes = int(meta["n_classes"])
         self.selector = json.loads(meta["selector"])
@@ -59,6 +59,5 @@ class OnnxFilter:
         if x.shape[0] == 0:
             raise ValueError("empty batch")
         score, predicted, keep, reason, *rest = self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})
-        confidence, entropy = rest if rest else (None, None)
         return BatchDecision(keep=keep.astype(bool), score=score, predicted=predicted.astype(np.int64),
-                             reason=reason.astype(np.int8), confidence=confidence, entropy=entropy)
+                             reason=reason.astype(np.int8), probs=rest[0] if rest else None)

@@ -29,10 +29,9 @@ class Decision:
     predicted: torch.Tensor  # int64; the model's predicted class, -1 for model-free selectors
     reason: torch.Tensor  # int8 codes into REASONS
     weight: torch.Tensor | None = None  # float32; batch selectors: importance weight of a kept point
-    # float32; model-based selectors: the prediction's max softmax and entropy (nats), which the
-    # store's label-free capacity policies read (HUS and trust_balanced: confidence; CSTU: entropy)
-    confidence: torch.Tensor | None = None
-    entropy: torch.Tensor | None = None
+    # float32 (N, C); model-based selectors: the model's softmax, from which the store's capacity
+    # policies take what they read (confidence, entropy, the loss of a label)
+    probs: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.keep.shape[0])
@@ -44,18 +43,6 @@ class Decision:
     def reasons(self) -> list[str]:
         """The reason of each point as a string (for reports; not for hot paths)."""
         return [REASONS[c] for c in self.reason.tolist()]
-
-
-def confidence_and_entropy(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Max softmax probability and entropy (nats) of each row of ``logits``, float32.
-
-    >>> c, h = confidence_and_entropy(torch.tensor([[0.0, 0.0], [100.0, 0.0]]))
-    >>> c.tolist(), [round(v, 4) for v in h.tolist()]
-    ([0.5, 1.0], [0.6931, 0.0])
-    """
-    log_p = torch.log_softmax(logits.float(), dim=1)
-    p = log_p.exp()
-    return p.max(dim=1).values, -(p * log_p).sum(dim=1)
 
 
 class Selector(ABC):

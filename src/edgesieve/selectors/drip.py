@@ -12,7 +12,7 @@ from edgesieve.cam import GradCAM
 from edgesieve.cam.functional import check_normalize
 from edgesieve.cam.gradcam import CAMResult
 from edgesieve.errors import CalibrationWarning
-from edgesieve.selectors.base import REASON_CODES, Decision, Selector, confidence_and_entropy
+from edgesieve.selectors.base import REASON_CODES, Decision, Selector
 from edgesieve.selectors.registry import register_selector
 from edgesieve.selectors.windows import min_std_window, window_size
 from edgesieve.state.files import StateFileError, finite_float, model_fingerprint
@@ -177,8 +177,7 @@ class DripSelector(Selector):
                 f"{self.n_classes_}; recalibrate"
             )
         decision = self._decide_from_scores(result.scores, result.predicted)
-        confidence, entropy = confidence_and_entropy(result.logits.detach())
-        return replace(decision, confidence=confidence, entropy=entropy)
+        return replace(decision, probs=result.logits.detach().float().softmax(dim=1))
 
     def _decide_from_scores(self, scores: torch.Tensor, predicted: torch.Tensor) -> Decision:
         lower, upper = self.lower_[predicted], self.upper_[predicted]

@@ -1,5 +1,6 @@
-"""The store's label-free capacity policies (PBRS, HUS, CSTU, trust_balanced) run as the very
-state machines of ``edgesieve.store.policies``, inside the store's transactions.
+"""The store's capacity policies that are state machines of ``edgesieve.store.policies`` (the
+label-free PBRS, HUS, CSTU and trust_balanced; keep-high-entropy and keep-high-loss), run inside
+the store's transactions.
 
 The policy decides in slots (0..M-1); the table ``policy_slots`` maps each slot to the sample
 id that holds it, and the policy's JSON state (its slots, counts, random generator) is written
@@ -8,11 +9,12 @@ a resumed stream makes exactly the choices an uninterrupted one makes, and the s
 ``fill_store`` computes for the same arrivals (the tests hold it to that). Torch-free, like the
 store. Memory O(M + C); per arrival the policy's own cost plus one JSON write per batch.
 
-An arrival's group is always the filter's predicted class (that is what makes these policies
-label-free); the score each reads comes from the filter (``score_kind``: HUS the confidence,
-CSTU the entropy, trust_balanced the confidence as its trust). With
+The label-free policies group an arrival by the filter's predicted class, never its label; each
+reads a score computed from the filter's softmax (``DRIVEN_POLICIES``). With
 ``trust_balanced:labelled_store=true`` a stored sample that carries a label is counted in its
-labelled class (the device loop: what is kept gets labelled).
+labelled class (the device loop: what is kept gets labelled). ``high_loss`` keeps the highest
+loss of the sample's label where the input has one, else of the predicted class (then it is
+-log confidence: the least confident).
 """
 
 from __future__ import annotations
@@ -20,14 +22,46 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from edgesieve.errors import StateFileError
-from edgesieve.store.policies import create_policy, policy_class
+import numpy as np
 
-#: the registered policies the store runs through this driver (hus_validated needs a validation
-#: split, which a device store does not have: give hus a threshold instead)
-DRIVEN_POLICIES = ("pbrs", "hus", "cstu", "trust_balanced")
+from edgesieve.errors import StateFileError
+from edgesieve.store.policies import create_policy
+
+#: store policy -> (the registered state machine it runs, the score it reads: None, or what is
+#: computed from the filter's softmax). hus_validated needs a validation split, which a device
+#: store does not have: give hus a threshold instead.
+DRIVEN_POLICIES = {
+    "pbrs": ("pbrs", None),
+    "hus": ("hus", "confidence"),
+    "cstu": ("cstu", "entropy"),
+    "trust_balanced": ("trust_balanced", "confidence"),  # trust = confidence
+    "high_entropy": ("evict_lowest", "entropy"),
+    "high_loss": ("evict_lowest", "loss"),
+}
 STATE_KEY = "policy_state"
 SLOTS_SCHEMA = "CREATE TABLE IF NOT EXISTS policy_slots (slot INTEGER PRIMARY KEY, sample_id INTEGER NOT NULL UNIQUE)"
+
+
+def scores_from_probs(kind: str, probs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """The per-sample score ``kind`` (confidence, entropy, loss) from softmax rows ``probs``;
+    ``loss`` is -log p of the label where one is given (>= 0), else of the predicted class.
+
+    >>> p = np.array([[0.5, 0.5], [0.9, 0.1]])
+    >>> scores_from_probs("confidence", p).tolist(), scores_from_probs("loss", p, np.array([-1, 1])).round(3).tolist()
+    ([0.5, 0.9], [0.693, 2.303])
+    """
+    probs = np.asarray(probs, np.float64)
+    if kind == "confidence":
+        return probs.max(1)
+    if kind == "entropy":
+        return -(probs * np.log(np.clip(probs, 1e-12, None))).sum(1)
+    if kind == "loss":
+        target = probs.argmax(1)
+        if labels is not None:
+            labels = np.asarray(labels, np.int64)
+            target = np.where(labels >= 0, labels, target)
+        return -np.log(np.clip(probs[np.arange(len(probs)), target], 1e-12, None))
+    raise ValueError(f"unknown score {kind!r}; known: confidence, entropy, loss")
 
 
 def check_driven_policy(name: str, params: dict, max_samples, max_bytes, n_classes, seed: int) -> None:
@@ -40,7 +74,7 @@ def check_driven_policy(name: str, params: dict, max_samples, max_bytes, n_class
         raise ValueError(f"the {name} policy needs n_classes, the model's number of classes, got {n_classes!r}")
     if not isinstance(params, dict):
         raise ValueError(f"policy parameters must be a mapping, got {params!r}")
-    create_policy(name, max_samples, seed, **params).start(n_classes)  # the policy's own checks
+    create_policy(DRIVEN_POLICIES[name][0], max_samples, seed, **params).start(n_classes)  # the policy's own checks
 
 
 class DrivenPolicy:
@@ -51,15 +85,20 @@ class DrivenPolicy:
     def __init__(self, conn: sqlite3.Connection, name: str, max_samples: int, seed: int, params: dict, n_classes: int):
         self.conn, self.name = conn, name
         self.max_samples, self.seed, self.params, self.n_classes = max_samples, seed, dict(params), n_classes
-        cls = policy_class(name)
-        self.score_kind = cls.score_kind if cls.needs_scores else None
-        self.score_kind = "confidence" if self.score_kind == "score" else self.score_kind  # trust = confidence
+        self.machine, self.score_kind = DRIVEN_POLICIES[name]
         self._policy = None
+
+    def scores(self, probs: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        probs = np.asarray(probs)
+        if probs.ndim != 2 or probs.shape[1] != self.n_classes:
+            raise ValueError(f"the {self.name} policy needs the softmax over the model's {self.n_classes} classes, "
+                             f"got shape {probs.shape}")
+        return scores_from_probs(self.score_kind, probs, labels)
 
     def _loaded(self):
         if self._policy is None:
             self.conn.execute(SLOTS_SCHEMA)
-            policy = create_policy(self.name, self.max_samples, self.seed, **self.params)
+            policy = create_policy(self.machine, self.max_samples, self.seed, **self.params)
             row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (STATE_KEY,)).fetchone()
             if row is None:
                 policy.start(self.n_classes)

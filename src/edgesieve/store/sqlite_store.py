@@ -29,9 +29,10 @@ FORMAT_VERSION = 1
 #: policies that balance classes: a sample's class is its label when the stream has one, else
 #: the filter's predicted class (``class_of`` in SQL); they need max_samples, like reservoir
 CLASS_POLICIES = ("class_balanced", "gdumb")
-#: every policy a store can have when full; the label-free ones (DRIVEN_POLICIES: always the
-#: predicted class, never the label) run as the state machines of edgesieve.store.policies
-POLICIES = ("reject", "evict_lowest", "reservoir") + CLASS_POLICIES + DRIVEN_POLICIES
+#: every policy a store can have when full; DRIVEN_POLICIES (the label-free ones, always on the
+#: predicted class, never the label; high_entropy, high_loss) run as the state machines of
+#: edgesieve.store.policies
+POLICIES = ("reject", "evict_lowest", "reservoir") + CLASS_POLICIES + tuple(DRIVEN_POLICIES)
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -134,8 +135,8 @@ class StoreVersionError(StoreError):
 class Capacity:
     """How much a store may hold and what it does when full. ``params``: the policy's own
     parameters (``{"threshold": 0.9}`` for hus, ``{"within": "random", "labelled_store": True}``
-    for trust_balanced); ``n_classes``: the model's number of classes, which the label-free
-    policies (``DRIVEN_POLICIES``) need.
+    for trust_balanced); ``n_classes``: the model's number of classes, which the policies that
+    read its softmax (``DRIVEN_POLICIES``) need.
 
     >>> Capacity(max_samples=100, policy="pbrs", n_classes=10).policy
     'pbrs'
@@ -176,8 +177,7 @@ class RetainedBatch:
     scores: np.ndarray  # (N,) float
     reasons: Sequence[str]
     labels: np.ndarray | None = None  # (N,) int, -1 where unknown
-    confidence: np.ndarray | None = None  # (N,) float, the prediction's max softmax (label-free policies)
-    entropy: np.ndarray | None = None  # (N,) float, the prediction's entropy (CSTU)
+    probs: np.ndarray | None = None  # (N, C) float, the model's softmax (what the label-free policies read)
 
     def __len__(self) -> int:
         return int(self.arrays.shape[0])
@@ -411,11 +411,11 @@ class RetainedStore:
         driven = self._driven
         scores = None
         if driven.score_kind is not None:
-            scores = {"confidence": batch.confidence, "entropy": batch.entropy}[driven.score_kind]
-            if scores is None:
+            if batch.probs is None:
                 raise ValueError(
-                    f"the {self.capacity.policy} policy reads the {driven.score_kind} of each prediction, which "
-                    "this filter does not give (an .onnx exported by an earlier edgesieve lacks it): export it again")
+                    f"the {self.capacity.policy} policy reads the model's {driven.score_kind} of each sample, which this "
+                    "filter does not give (an .onnx exported by an earlier edgesieve lacks its softmax): export it again")
+            scores = driven.scores(batch.probs, batch.labels)
         stored = 0
         for i, row in enumerate(rows):
             slot, replaced = driven.offer(row[4], None if scores is None else float(scores[i]), row[3])

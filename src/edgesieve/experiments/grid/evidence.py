@@ -90,6 +90,18 @@ def store_method_groups(methods: list[str]) -> list[tuple[str, list[str]]]:
     return [(t, g) for t, g in groups if g]
 
 
+def _capacities(cells: list[dict]) -> str:
+    """`` (10% of the stream; fsdd 25%)``: the store cells' capacities, the most common first."""
+    from collections import Counter
+
+    by_dataset = {c["dataset"]: c["config"].get("capacity") for c in cells if c["protocol"] == "store"}
+    if not by_dataset:
+        return ""
+    common = Counter(by_dataset.values()).most_common(1)[0][0]
+    others = [f"{d} {v:.0%}" for d, v in sorted(by_dataset.items()) if v != common]
+    return f" ({common:.0%} of the stream" + ("; " + ", ".join(others) if others else "") + ")"
+
+
 def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "results/evidence/") -> list[str]:
     """Markdown lines of the section (figures written next to the cells)."""
     out = Path(out)
@@ -97,7 +109,7 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
     records = aggregate(cells) if cells else []
     lines = []
     titles = {"titan": "Titan online protocol", "drip": "DRIP storage protocol",
-              "store": "Storage with a capacity (10% of the stream)"}
+              "store": "Storage with a capacity" + _capacities(cells)}
     for protocol in ("titan", "drip", "store"):
         metric = METRICS[protocol][0]
         lines += [f"### {titles[protocol]}: where selection beats {REFERENCE[protocol]} ({metric})", ""]
