@@ -39,19 +39,32 @@ def har_available():
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not har_available(), reason="HAR not fetched")]
 
 
-#: Ray processes older than this module are someone else's (a user's own grid running beside the
-#: tests): never counted, never killed
-STARTED = time.time() - 1
+def ray_processes(*markers: str):
+    """The processes of the Ray instances this test started: those whose command line holds a
+    marker (a session folder's suffix ``_<driver pid>/``, or a cluster's GCS port) and their
+    descendants. Ray work on this machine that the test did not start (a user's own grid running
+    beside the tests) is never counted, and never stopped."""
+    found = {}
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if any(m in cmd for m in markers):
+            found[p.pid] = p
+            try:
+                found.update((c.pid, c) for c in p.children(recursive=True))
+            except psutil.Error:
+                pass
+    return list(found.values())
 
 
-def ray_processes():
-    return [p for p in psutil.process_iter(["name", "cmdline", "create_time"])
-            if (p.info["create_time"] or 0) >= STARTED
-            and any(k in " ".join(p.info["cmdline"] or []) for k in ("raylet", "gcs_server", "ray::", "default_worker.py"))]
+def own_session(pid: int) -> str:
+    return f"_{pid}/"  # an embedded Ray's session folder ends in its driver's pid
 
 
 def core_ray(p):
-    cmd = " ".join(p.info["cmdline"] or [])
+    try:
+        cmd = " ".join(p.cmdline())
+    except psutil.Error:
+        return False
     return "raylet" in cmd or "gcs_server" in cmd or "default_worker.py" in cmd
 
 
@@ -77,7 +90,7 @@ def test_a_grid_of_eight_cells_completes_and_a_rerun_skips_them_untouched(grid_o
     assert main(["grid", "run", *TINY, "--seeds", "4", "--out", str(grid_out)]) == 0
     assert "0 done, 8 skipped" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in cell_files(grid_out)} == before
-    assert not ray_processes()
+    assert not ray_processes(own_session(os.getpid()))
 
 
 def test_report_json_equals_an_independent_computation(grid_out, capsys):
@@ -117,22 +130,23 @@ def test_sigkill_of_the_driver_then_rerun_loses_nothing_finished(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+    killed = own_session(proc.pid)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(core_ray(p) for p in ray_processes()):
+    while time.monotonic() < deadline and any(core_ray(p) for p in ray_processes(killed)):
         time.sleep(0.5)
-    assert not [p for p in ray_processes() if core_ray(p)], "raylet or GCS outlived the killed driver"
+    assert not [p for p in ray_processes(killed) if core_ray(p)], "raylet or GCS outlived the killed driver"
     # Ray's two agent processes notice the raylet's death and exit on their own within ~2 minutes
     # (they first try to flush logs to the dead GCS); the test does not wait for that
-    for p in ray_processes():
+    for p in ray_processes(killed):
         p.kill()
-    psutil.wait_procs(ray_processes(), timeout=10)
+    psutil.wait_procs(ray_processes(killed), timeout=10)
     finished = {p: p.stat().st_mtime_ns for p in cell_files(out)}
     assert finished and all(json.loads(p.read_text())["metrics"] for p in finished)  # never a partial JSON
     assert main(["grid", "run", *TINY, "--seeds", "5", "--out", str(out), "--num-cpus", "2"]) == 0
     files = cell_files(out)
     assert len(files) == 10 and len({p.name for p in files if p.parent.name == "rs"}) == 5
     assert all(finished[p] == p.stat().st_mtime_ns for p in finished)  # completed cells were not re-run
-    assert not ray_processes()
+    assert not ray_processes(own_session(os.getpid()))
 
 
 def test_a_failing_cell_leaves_an_error_record_and_a_rerun_after_the_fix_completes(tmp_path, monkeypatch, capsys):
@@ -175,12 +189,20 @@ def test_a_two_node_cluster_runs_a_grid_through_address(tmp_path, capsys):
                               env=env, capture_output=True, text=True, timeout=300)
         assert code.returncode == 0, code.stderr[-3000:]
         assert "4 done" in code.stdout and len(cell_files(tmp_path / "cells")) == 4
-    finally:
-        subprocess.run([str(ray_cli), "stop", "--force"], env=env, capture_output=True, timeout=120)
+    finally:  # not `ray stop`, which stops every Ray on the machine: only what this test started
+        cluster = (f"port={port}", f"127.0.0.1:{port}")
+        for p in ray_processes(*cluster):
+            try:
+                p.terminate()
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(ray_processes(*cluster), timeout=30)
+        for p in alive:
+            p.kill()
     deadline = time.monotonic() + 30
-    while ray_processes() and time.monotonic() < deadline:
+    while ray_processes(*cluster) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not ray_processes()
+    assert not ray_processes(*cluster)
 
 
 @pytest.mark.parametrize("argv, message", [
