@@ -46,7 +46,7 @@ def test_an_int8_filter_agrees_with_the_float_one_and_runs_like_any_filter(devic
 
 
 @pytest.mark.parametrize("kwargs,error,message", [
-    ({"mode": "int4"}, ValueError, "unknown quantisation 'int4'; known: int8"),
+    ({"mode": "int4"}, ValueError, "unknown quantisation 'int4'; known: int8, int8-a16"),
     ({"calibration": np.zeros((10, 28, 28), np.float32)}, ValueError, r"calibration data must be floating-point samples of shape \(1, 28, 28\)"),
     ({"holdout": np.full((5, 1, 28, 28), np.nan, np.float32)}, ValueError, "held-out data holds NaN or Inf"),
 ])
@@ -82,6 +82,6 @@ def test_export_quantize_on_the_command_line(device_artifacts, tmp_path, capsys)
     assert "On 100 held-out samples: keep/drop agreement" in out and (tmp_path / "f8.onnx").exists()
     for extra, message in ((["--quantize", "int4", "--calibration", str(tmp_path / "cal.npy")], "unknown quantisation 'int4'"),
                            (["--quantize", "int8"], "needs --calibration DATA"),
-                           (["--calibration", str(tmp_path / "cal.npy")], "go with --quantize int8")):
+                           (["--calibration", str(tmp_path / "cal.npy")], "go with --quantize (int8, int8-a16)")):
         assert main(base + ["--out", str(tmp_path / "bad.onnx")] + extra) == 2
         assert message in capsys.readouterr().err and not (tmp_path / "bad.onnx").exists()

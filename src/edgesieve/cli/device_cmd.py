@@ -56,8 +56,9 @@ def add_parsers(sub) -> None:
                      help="random inputs on which onnxruntime must match PyTorch; default 1024")
     exp.add_argument("--quantize", metavar="MODE",
                      help="int8: onnxruntime's static quantisation of the convolutions, calibrated on --calibration, "
-                     "with DRIP's windows recalibrated on the quantised graph's own scores; the report states "
-                     "agreement with the float filter on held-out samples, sizes and batch-1 latencies")
+                     "with DRIP's windows recalibrated on the quantised graph's own scores (int8-a16: 16-bit "
+                     "activations, closer to the float filter but slower); the report states agreement with the "
+                     "float filter on held-out samples, sizes and batch-1 latencies")
     exp.add_argument("--calibration", metavar="DATA",
                      help="with --quantize: samples as `filter --input` takes them (a data set name, .npy/.npz, a folder); "
                      "ideally the validation data DRIP was calibrated on")
@@ -93,7 +94,7 @@ def _export(args) -> None:
     from edgesieve.export.quantize import check_mode, quantize_filter
 
     if args.quantize is None and (args.calibration or args.holdout):
-        raise ValueError("--calibration and --holdout go with --quantize int8")
+        raise ValueError("--calibration and --holdout go with --quantize (int8, int8-a16)")
     if args.quantize is not None:
         check_mode(args.quantize)
         if not args.calibration:

@@ -2,7 +2,9 @@
 then DRIP's windows recalibrated on the quantised graph's own scores.
 
 - **What is quantised**: the convolutions (QDQ format, int8 weights, per channel by default;
-  uint8 activations, min-max ranges from the calibration data). The trunk's convolutions are
+  activations uint8 for ``int8``, uint16 for ``int8-a16``, min-max ranges from the calibration
+  data). ``int8-a16`` keeps the file as small and perturbs the scores far less, but onnxruntime
+  has no fast 16-bit convolution on CPU, so it runs slower than the float filter. The trunk's convolutions are
   nearly all of the arithmetic; the classifier, the closed-form Grad-CAM and the window lookup
   stay float, so the score is computed exactly as before from slightly different activations.
 - **Why recalibrate**: quantisation moves every score a little, and a point near a window's edge
@@ -31,7 +33,8 @@ import numpy as np
 
 from edgesieve.export.onnx_export import ExportError
 
-QUANTIZE_MODES = ("int8",)
+#: mode -> (activation type, weight type), onnxruntime.quantization.QuantType names
+QUANTIZE_MODES = {"int8": ("QUInt8", "QInt8"), "int8-a16": ("QUInt16", "QInt8")}
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,8 @@ def quantize_filter(float_path, out_path, calibration: np.ndarray, holdout: np.n
         try:
             quantize_static(str(float_path), str(quantised), Reader(), quant_format=QuantFormat.QDQ,
                             op_types_to_quantize=["Conv"], per_channel=per_channel,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                            activation_type=getattr(QuantType, QUANTIZE_MODES[mode][0]),
+                            weight_type=getattr(QuantType, QUANTIZE_MODES[mode][1]))
         except Exception as err:  # onnxruntime's quantiser raises many types for graphs it cannot handle
             raise ExportError(f"{float_path} cannot be quantised to {mode}: {type(err).__name__}: {err}; nothing written") from None
         finally:
