@@ -24,6 +24,7 @@ import torch
 
 from edgesieve import DripSelector, __version__
 from edgesieve.export import export_drip_onnx
+from edgesieve.export.quantize import quantize_filter
 from edgesieve.models import MnistCNN, save_weights
 from edgesieve.store import BatchTally, RetainedBatch, RetainedStore
 
@@ -51,7 +52,13 @@ def make_artifacts(folder: Path, n_stream: int) -> Path:
     save_weights(model, folder / "model.safetensors")
     selector.save(folder / "drip.json")
     export_drip_onnx(selector, folder / "filter.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (torch.rand(2, 1, 28, 28),), str(folder / "plain.onnx"), input_names=["x"],
+                          output_names=["logits"], dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+    quantize_filter(folder / "filter.onnx", folder / "filter_int8.onnx", calib.numpy(), stream[:1000])
     np.save(folder / "stream.npy", stream)
+    np.save(folder / "stream_long.npy", np.tile(stream, (LONG // len(stream) + 1, 1, 1, 1))[:LONG])
     files = folder / "files"
     files.mkdir()
     for i, sample in enumerate(stream):
@@ -65,6 +72,48 @@ _LAUNCHER = (
     "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, status, usage = os.wait4(p.pid, 0); "
     "print(f'PEAK_RSS_KB {usage.ru_maxrss} RC {os.waitstatus_to_exitcode(status)}', file=sys.stderr)"
 )
+
+
+#: the long stream on which memory must stay flat
+LONG = 100_000
+
+# The plain-inference process a device already runs: the same model, exported plainly, in
+# onnxruntime with the same threads, over the same stream read the same way (torch-free).
+_PLAIN = (
+    "import sys, numpy as np, onnxruntime as ort; from edgesieve.device.sources import open_source; "
+    "o = ort.SessionOptions(); o.intra_op_num_threads = int(sys.argv[3]); "
+    "s = ort.InferenceSession(sys.argv[1], o, providers=['CPUExecutionProvider']); "
+    "[s.run(None, {'x': np.ascontiguousarray(x, np.float32)}) for _, x, _ in open_source(sys.argv[2], (1, 28, 28)).batches(0, 64)]"
+)
+
+
+def peak_rss_mb(command: list[str]) -> float:
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], capture_output=True, text=True)
+    report = done.stderr.strip().splitlines()[-1].split()
+    if report[0] != "PEAK_RSS_KB" or report[3] != "0":
+        raise RuntimeError(done.stderr)
+    return int(report[1]) / 1024
+
+
+def memory_against_plain_inference(folder: Path) -> list[dict]:
+    """Peak RSS of `filter --runtime onnx` (float and int8) and of plain inference, 10k and 100k arrivals."""
+    rows = []
+    for stream in ("stream.npy", "stream_long.npy"):
+        n = len(np.load(folder / stream, mmap_mode="r"))
+        plain = peak_rss_mb([sys.executable, "-c", _PLAIN, str(folder / "plain.onnx"), str(folder / stream), "2"])
+        for name in ("filter.onnx", "filter_int8.onnx"):
+            for store_kind, capacity in (("every kept sample", []),
+                                         ("reservoir of 1,000", ["--max-samples", "1000", "--policy", "reservoir"])):
+                store = folder / f"mem_{name}_{n}_{len(capacity)}.db"
+                rss = peak_rss_mb([sys.executable, "-m", "edgesieve", "filter", "--runtime", "onnx", "--model",
+                                   str(folder / name), "--input", str(folder / stream), "--store", str(store), "--threads",
+                                   "2", "--no-progress", *capacity])
+                rows.append({"filter": name, "store": store_kind, "arrivals": n, "filter_peak_rss_mb": rss,
+                             "plain_inference_peak_rss_mb": plain, "difference_mb": rss - plain})
+                print(rows[-1], flush=True)
+                for leftover in folder.glob(f"{store.name}*"):
+                    leftover.unlink()  # a 100,000-arrival store of every kept sample is a quarter of a GB
+    return rows
 
 
 def run_filter_process(args: list[str]) -> dict:
@@ -113,12 +162,14 @@ def main(argv=None):
             result = run_filter_process([*extra, "--store", str(folder / f"r{i}.db"), *common])
             rows.append({"runtime": runtime, "input": source, **result})
             print(rows[-1], flush=True)
+        memory = memory_against_plain_inference(folder)
         writes = {s: store_write_rate(folder, 20_000, s) for s in ("FULL", "NORMAL")}
         print("store writes/s:", writes)
     meta = {"edgesieve": __version__, "torch": torch.__version__, "platform": platform.platform(),
             "samples": args.samples, "command": "python benchmarks/bench_device.py " + " ".join(argv or [])}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "device.json").write_text(json.dumps({"meta": meta, "filter": rows, "store_writes_per_s": writes}, indent=1))
+    (args.out / "device.json").write_text(json.dumps({"meta": meta, "filter": rows, "memory_against_plain_inference": memory,
+                                                       "store_writes_per_s": writes}, indent=1))
     lines = [
         "# Device budgets (MNIST CNN, 2 threads, micro-batches of 64)\n",
         f"Command: `{meta['command']}`; {args.samples} MNIST-sized samples; {meta['platform']}.\n",
@@ -129,6 +180,14 @@ def main(argv=None):
         lines.append(f"| {r['runtime']} | {r['input']} | {r['peak_rss_mb']:.0f} | {r['latency_p50_ms']:.3f} | "
                      f"{r['latency_p90_ms']:.3f} | {r['latency_p99_ms']:.3f} | {r['wall_s']:.1f} |")
     lines.append("\nLatency = score + decision + store write (one SQLite transaction per micro-batch, synchronous=FULL), per sample.\n")
+    lines += ["Memory against a process that only runs the same model, exported plainly, in onnxruntime over the same "
+              "stream (same threads, same batches of 64, the .npy read batch by batch); the filter stores every sample "
+              "it keeps, or keeps a reservoir of 1,000. Goal: at most 10 MB more, flat in the stream's length.\n",
+              "| filter | store | arrivals | filter process peak RSS (MB) | plain inference (MB) | difference (MB) |",
+              "|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {m['filter']} | {m['store']} | {m['arrivals']:,} | {m['filter_peak_rss_mb']:.1f} | "
+              f"{m['plain_inference_peak_rss_mb']:.1f} | {m['difference_mb']:+.1f} |" for m in memory]
+    lines.append("")
     lines.append("| store writes, retained MNIST samples (float32 28x28), batches of 64 | samples/s |")
     lines.append("|---|---:|")
     for sync, rate in writes.items():

@@ -149,3 +149,20 @@ def test_offer_kept_gives_a_label_free_policy_only_what_the_filter_keeps(onnx_fi
     assert len(arrivals) == 20 and keep[arrivals].all() and (confidence[arrivals] >= threshold).all()
     with pytest.raises(ValueError, match="offer must be one of"):
         run_filter(onnx_filter, ArraySource("s", stream), RetainedStore(tmp_path / "t.db"), offer="some", progress=False)
+
+
+def test_an_npy_stream_is_read_in_batches_exactly_as_numpy_loads_it(tmp_path):
+    from edgesieve.device.sources import NpyFileSource
+
+    x = np.random.default_rng(0).random((103, 1, 5, 4), dtype=np.float32)
+    np.save(tmp_path / "s.npy", x)
+    src = open_source(str(tmp_path / "s.npy"), (1, 5, 4))
+    assert isinstance(src, NpyFileSource) and len(src) == 103
+    got = list(src.batches(7, 25))
+    assert [a[0] for a, _, _ in got] == [7, 32, 57, 82] and np.array_equal(np.concatenate([b for _, b, _ in got]), x[7:])
+    assert all((lab == -1).all() for _, _, lab in got)
+    np.save(tmp_path / "f.npy", np.asfortranarray(x))  # a rare layout still reads right
+    assert np.array_equal(next(open_source(str(tmp_path / "f.npy"), (1, 5, 4)).batches(0, 200))[1], x)
+    (tmp_path / "t.npy").write_bytes((tmp_path / "s.npy").read_bytes()[:-100])
+    with pytest.raises(ValueError, match="is truncated"):
+        list(open_source(str(tmp_path / "t.npy"), (1, 5, 4)).batches(0, 50))

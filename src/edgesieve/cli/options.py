@@ -12,6 +12,23 @@ def fraction(text: str) -> float:
     return value
 
 
+def dataset_name(protocol: str):
+    """A ``type=`` for ``--dataset``: the registered data sets of ``protocol``, looked up only when
+    the option is parsed, so building the parser (``edgesieve filter`` on a device too) does not
+    import every data set module."""
+
+    def parse(text: str) -> str:
+        from edgesieve.data.registry import list_datasets
+
+        known = list_datasets(protocol)
+        if text not in known:
+            raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(known)})")
+        return text
+
+    parse.__name__ = "data set"
+    return parse
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesieve.cli.options import fraction, fractions, fractions0, positive_int
-from edgesieve.data.registry import list_datasets
+from edgesieve.cli.options import dataset_name, fraction, fractions, fractions0, positive_int
 
 
 def add_parsers(sub) -> None:
@@ -18,7 +17,7 @@ def add_parsers(sub) -> None:
         "(D1), all-data (D1+D3), the selector's model (D1 + kept D3) and random (D1 + same-size random subset "
         "of D3); evaluates on the test split. Finished runs are kept: rerunning resumes.",
     )
-    drip.add_argument("--dataset", required=True, choices=list_datasets("drip"),
+    drip.add_argument("--dataset", required=True, type=dataset_name("drip"),
                       help="mnist, fashion (Fashion-MNIST), fsdd (spoken digits, raw audio), har (smartwatch IMU), "
                       "fashion-effnet (Fashion-MNIST on a frozen ImageNet-pretrained EfficientNet-Lite0 trunk)")
     drip.add_argument("--runs", type=positive_int, default=5, help="independent reshuffles (the paper: 20); default 5")
@@ -47,7 +46,7 @@ def add_parsers(sub) -> None:
         "batch; one SGD step (lr decays by 0.95 every 100 rounds). Reports final accuracy, time-to-accuracy "
         "normalised to RS (target = RS's final accuracy) in rounds and wall-clock, and per-stage timings.",
     )
-    titan.add_argument("--dataset", required=True, choices=list_datasets("titan"), help="`edgesieve data list`")
+    titan.add_argument("--dataset", required=True, type=dataset_name("titan"), help="`edgesieve data list`")
     titan.add_argument("--methods", default="titan,rs,is,hl,ll,ce,ocs,camel",
                        help="comma-separated: titan, rs, is, hl, ll, ce, ocs, camel (rs is required)")
     titan.add_argument("--seeds", type=positive_int, default=3, help="seeds per method; default 3")

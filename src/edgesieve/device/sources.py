@@ -36,6 +36,49 @@ class ArraySource:
 
 
 @dataclass
+class NpyFileSource:
+    """An .npy file read one micro-batch at a time with plain file reads: memory stays that of
+    one batch however long the stream (a memory map would keep every page it touched resident,
+    so a 100,000-sample stream would grow the process by its whole size)."""
+
+    name: str
+    path: Path
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    offset: int  # where the data start, after the .npy header
+
+    @classmethod
+    def open(cls, path: Path) -> "NpyFileSource | ArraySource":
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version not in ((1, 0), (2, 0)):  # 3.0 (utf-8 field names): let numpy map it
+                return ArraySource(str(path.resolve()), load_numeric(path, mmap_mode="r"))
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            offset = f.tell()
+        if dtype.hasobject:
+            raise ValueError(f"{path} is not a numeric array (it holds Python objects); edgesieve never loads "
+                             "pickled data. Save plain arrays, e.g. np.save(path, x.astype('float32'))")
+        if fortran or len(shape) < 1:  # rare layouts: a memory map reads them correctly
+            return ArraySource(str(path.resolve()), load_numeric(path, mmap_mode="r"))
+        return cls(str(path.resolve()), path, tuple(shape), dtype, offset)
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def batches(self, start: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        row = int(np.prod(self.shape[1:], dtype=np.int64))
+        with open(self.path, "rb") as f:
+            for i in range(start, len(self), batch_size):
+                j = min(i + batch_size, len(self))
+                f.seek(self.offset + i * row * self.dtype.itemsize)
+                x = np.fromfile(f, dtype=self.dtype, count=(j - i) * row)
+                if x.size != (j - i) * row:
+                    raise ValueError(f"{self.path} is truncated: samples {i}..{j - 1} are not all there")
+                yield np.arange(i, j), x.reshape((j - i, *self.shape[1:])), np.full(j - i, -1, dtype=np.int64)
+
+
+@dataclass
 class FolderSource:
     """One sample per file (.npy, .wav, images), in sorted file-name order."""
 
@@ -122,7 +165,7 @@ def open_source(spec: str, sample_shape: Sequence[int]) -> ArraySource | FolderS
             raise ValueError(f"{path} holds no {sorted(FILE_SUFFIXES)} files")
         return FolderSource(str(path.resolve()), files, tuple(sample_shape))
     if path.suffix == ".npy" and path.is_file():
-        return ArraySource(str(path.resolve()), load_numeric(path, mmap_mode="r"))
+        return NpyFileSource.open(path)
     if path.suffix == ".npz" and path.is_file():
         with load_numeric(path) as npz:
             keys = list(npz.keys())
