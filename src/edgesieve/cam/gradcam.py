@@ -113,7 +113,14 @@ class GradCAM:
 
     def explain(self, x, target=None, *, return_heatmaps: bool = True) -> CAMResult:
         """One pass: logits, predictions, scores and (optionally) heatmaps for a batch."""
-        x = self._check_input(x)
+        return self._explain_checked(self._check_input(x), target, return_heatmaps)
+
+    __call__ = explain
+
+    def _explain_checked(self, x: torch.Tensor, target=None, return_heatmaps: bool = True) -> CAMResult:
+        """``explain`` on a batch that ``as_batch`` already checked (a caller's hot path: the
+        finiteness check is not paid twice); the model's input shape is still checked."""
+        self._check_shape(x)
         with self._eval_mode(), _inference_mode_off():
             if self.uses_closed_form:
                 result = self._closed_form(x, target)
@@ -123,12 +130,12 @@ class GradCAM:
             raw, logits, target = self._autograd(x, target)
             return self._finish(x, raw, logits, target, return_heatmaps, closed_form=False)
 
-    __call__ = explain
-
     # -- internals ----------------------------------------------------------------------------
 
     def _check_input(self, x) -> torch.Tensor:
-        x = as_batch(x, "x", min_rank=2)
+        return as_batch(x, "x", min_rank=2)
+
+    def _check_shape(self, x: torch.Tensor) -> None:
         if self._expected_input is not None:
             rank, channels = self._expected_input
             if x.dim() != rank or x.shape[1] != channels:
@@ -136,7 +143,6 @@ class GradCAM:
                     f"the model's first convolution expects input of shape (N, {channels}, "
                     f"{', '.join(['...'] * (rank - 2))}), got {tuple(x.shape)}"
                 )
-        return x
 
     @contextlib.contextmanager
     def _eval_mode(self):

@@ -182,11 +182,10 @@ class DripSelector(Selector):
     def _decide_from_scores(self, scores: torch.Tensor, predicted: torch.Tensor) -> Decision:
         lower, upper = self.lower_[predicted], self.upper_[predicted]
         inside = (scores >= lower) & (scores <= upper)
-        calibrated = ~torch.isnan(lower)
-        reason = torch.full_like(predicted, REASON_CODES["outside_window"], dtype=torch.int8)
-        reason[inside] = REASON_CODES["inside_window"]
-        reason[~calibrated] = REASON_CODES["uncalibrated_class"]
-        return Decision(keep=~inside, score=scores, predicted=predicted, reason=reason)
+        # where() rather than masked writes: a single sample on a device pays per op, not per element
+        reason = torch.where(torch.isnan(lower), REASON_CODES["uncalibrated_class"],
+                             torch.where(inside, REASON_CODES["inside_window"], REASON_CODES["outside_window"]))
+        return Decision(keep=~inside, score=scores, predicted=predicted, reason=reason.to(torch.int8))
 
     def explain(self, x) -> CAMResult:
         """Heatmaps, scores and predictions for a batch (for figures and inspection)."""
@@ -234,7 +233,8 @@ class DripSelector(Selector):
 
 
 def _explain_in_chunks(cam: GradCAM, x: torch.Tensor, batch_size: int) -> CAMResult:
-    parts = [cam.explain(x[i : i + batch_size], return_heatmaps=False) for i in range(0, x.shape[0], batch_size)]
+    """``x`` already passed ``as_batch``."""
+    parts = [cam._explain_checked(x[i : i + batch_size], return_heatmaps=False) for i in range(0, x.shape[0], batch_size)]
     if len(parts) == 1:
         return parts[0]
     cat = lambda field: torch.cat([getattr(p, field) for p in parts])  # noqa: E731
