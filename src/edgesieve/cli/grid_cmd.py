@@ -12,6 +12,22 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(t for t in text.split(",") if t)
 
 
+def _specs(text: str) -> tuple[str, ...]:
+    """Comma-separated names that may carry parameters: a piece ``key=value`` without a ``:``
+    continues the previous name's parameters, so ``pbrs,hus:threshold=0.9,min_pass=0.5`` is two.
+
+    >>> _specs("reservoir,trust_balanced:labelled_store=true,within=random,cstu")
+    ('reservoir', 'trust_balanced:labelled_store=true,within=random', 'cstu')
+    """
+    out: list[str] = []
+    for piece in filter(None, text.split(",")):
+        if out and "=" in piece and ":" not in piece and ":" in out[-1]:
+            out[-1] += "," + piece
+        else:
+            out.append(piece)
+    return tuple(out)
+
+
 def _setting(text: str) -> tuple[str, object]:
     import tomllib
 
@@ -36,8 +52,8 @@ def add_parsers(sub) -> None:
     run.add_argument("grid_file", nargs="?", type=Path, help="a TOML grid file")
     run.add_argument("--protocol", help="drip (storage), store (storage with a capacity: set capacity=0.1) or titan (online training)")
     run.add_argument("--datasets", type=_csv, help="comma-separated data set names (`edgesieve data list`)")
-    run.add_argument("--streams", type=_csv, help="comma-separated stream scenarios (default iid; `edgesieve streams`)")
-    run.add_argument("--methods", type=_csv, help="comma-separated methods (titan: batch selectors incl. rs; drip: one "
+    run.add_argument("--streams", type=_specs, help="comma-separated stream scenarios (default iid; `edgesieve streams`)")
+    run.add_argument("--methods", type=_specs, help="comma-separated methods (titan: batch selectors incl. rs; drip: one "
                      "selector plus random, baseline, all_data)")
     run.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 (a TOML file may list seeds)")
     run.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
