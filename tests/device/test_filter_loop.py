@@ -166,3 +166,19 @@ def test_an_npy_stream_is_read_in_batches_exactly_as_numpy_loads_it(tmp_path):
     (tmp_path / "t.npy").write_bytes((tmp_path / "s.npy").read_bytes()[:-100])
     with pytest.raises(ValueError, match="is truncated"):
         list(open_source(str(tmp_path / "t.npy"), (1, 5, 4)).batches(0, 50))
+
+
+def test_the_summary_says_whose_class_a_balancing_store_counted(onnx_filter, device_artifacts, tmp_path):
+    from edgesieve.store import Capacity
+
+    stream = device_artifacts["stream"][:200]
+    labels = np.r_[np.zeros(100, np.int64), np.full(100, -1)]  # half the stream labelled
+    with RetainedStore(tmp_path / "c.db", capacity=Capacity(max_samples=30, policy="class_balanced")) as store:
+        summary = run_filter(onnx_filter, ArraySource("s", stream, labels), store, progress=False, offer="all")
+    source = summary.store_info["class_source"]
+    assert source["label"] + source["predicted"] == 30 and source["label"] > 0
+    assert f"by their label ({source['label']}) or, without one, the predicted class ({source['predicted']})" in summary.format()
+    cap = Capacity(max_samples=30, policy="pbrs", n_classes=onnx_filter.n_classes)
+    with RetainedStore(tmp_path / "p.db", capacity=cap) as store:
+        summary = run_filter(onnx_filter, ArraySource("s", stream), store, progress=False, offer="all")
+    assert "pbrs balanced by the predicted class (label-free)" in summary.format()

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgesieve.reasons import REASONS
-from edgesieve.store.sqlite_store import BatchTally, RetainedBatch, RetainedStore
+from edgesieve.store.policy_driver import LABEL_FREE_BALANCING
+from edgesieve.store.sqlite_store import CLASS_POLICIES, BatchTally, RetainedBatch, RetainedStore
 
 NONFINITE_POLICIES = ("skip", "reject")
 #: what the store is offered: the samples the filter keeps, or every (finite) arrival (the
@@ -86,6 +87,15 @@ class FilterSummary:
                 f"store {info['path']}: {info['samples']} samples, {counters['stored_bytes']:,} bytes of arrays; "
                 f"bytes saved by discarding: {seen_bytes - kept_bytes:,} of {seen_bytes:,}"
             )
+            policy = info["capacity"].get("policy")
+            if policy in CLASS_POLICIES:
+                source = info["class_source"]
+                lines.append(f"{policy} balanced stored samples by their label ({source['label']}) or, without one, "
+                             f"the predicted class ({source['predicted']})")
+            elif policy in LABEL_FREE_BALANCING:
+                lines.append(f"{policy} balanced by the predicted class (label-free)"
+                             + ("; a stored sample's label, where it has one, counts for its class"
+                                if info["capacity"].get("params", {}).get("labelled_store") else ""))
             lines.append(f"{'class':>5} {'seen':>8} {'kept':>8} {'discarded':>9}")
             for c in info["classes"]:
                 lines.append(f"{c['class']:>5} {c['seen']:>8} {c['kept']:>8} {c['discarded']:>9}")

@@ -38,6 +38,8 @@ DRIVEN_POLICIES = {
     "high_entropy": ("evict_lowest", "entropy"),
     "high_loss": ("evict_lowest", "loss"),
 }
+#: the driven policies that balance the predicted classes
+LABEL_FREE_BALANCING = ("pbrs", "hus", "cstu", "trust_balanced")
 STATE_KEY = "policy_state"
 SLOTS_SCHEMA = "CREATE TABLE IF NOT EXISTS policy_slots (slot INTEGER PRIMARY KEY, sample_id INTEGER NOT NULL UNIQUE)"
 

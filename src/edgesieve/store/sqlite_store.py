@@ -644,6 +644,7 @@ class RetainedStore:
     def info(self) -> dict:
         """A summary: counts, bytes, per-class seen/kept, capacity, stream positions."""
         classes = self._conn.execute("SELECT class, seen, kept, seen_bytes, kept_bytes FROM class_counts ORDER BY class").fetchall()
+        labelled, total = self._conn.execute("SELECT COUNT(label), COUNT(*) FROM samples").fetchone()
         return {
             "path": str(self.path),
             "format_version": FORMAT_VERSION,
@@ -656,6 +657,8 @@ class RetainedStore:
                 for c, s, k, sb, kb in classes
             ],
             "sources": dict(self._conn.execute("SELECT source, next_arrival FROM progress").fetchall()),
+            # whose class a class-aware policy (class_balanced, gdumb) counted each stored sample in
+            "class_source": {"label": int(labelled), "predicted": int(total - labelled)},
         }
 
     def integrity_check(self) -> str:
