@@ -155,8 +155,8 @@ def main(argv=None):
         common = ["--batch-size", "64", "--threads", "2"]
         runs = [
             ("onnx (torch-free)", "folder of .npy files", ["--runtime", "onnx", "--model", str(folder / "filter.onnx"), "--input", str(folder / "files")]),
-            ("onnx (torch-free)", ".npy array (mmap)", ["--runtime", "onnx", "--model", str(folder / "filter.onnx"), "--input", str(folder / "stream.npy")]),
-            ("torch", ".npy array (mmap)", ["--model", "mnist_cnn", "--weights", str(folder / "model.safetensors"), "--selector", str(folder / "drip.json"), "--input", str(folder / "stream.npy")]),
+            ("onnx (torch-free)", ".npy array (read by batch)", ["--runtime", "onnx", "--model", str(folder / "filter.onnx"), "--input", str(folder / "stream.npy")]),
+            ("torch", ".npy array (read by batch)", ["--model", "mnist_cnn", "--weights", str(folder / "model.safetensors"), "--selector", str(folder / "drip.json"), "--input", str(folder / "stream.npy")]),
         ]
         for i, (runtime, source, extra) in enumerate(runs):
             result = run_filter_process([*extra, "--store", str(folder / f"r{i}.db"), *common])
