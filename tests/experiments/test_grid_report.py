@@ -117,3 +117,14 @@ def test_our_policy_is_measured_against_the_strongest_rival_and_the_gap_to_cbrs(
               "metrics": {"test_accuracy": v + 0.01 * s}} for m, v in means.items() for s in range(3)]
     row = rival_table(cells).splitlines()[2]
     assert "| `trust_balanced:within=random` | 3 | pbrs | +5.00 [+5.00, +5.00] | beats pbrs | 50% |" in row
+
+
+def test_the_label_using_policies_are_measured_against_cbrs_with_their_mde():
+    from edgesieve.experiments.grid.ablation import versus_table
+
+    cells = [{"protocol": "store", "dataset": "har", "stream": "iid", "method": m, "seed": s,
+              "metrics": {"test_accuracy": v + 0.01 * s + (0.01 if m == "gdumb" and s % 2 else 0)}}
+             for m, v in {"gdumb": 0.72, "class_balanced": 0.70}.items() for s in range(4)]
+    row = versus_table(cells).splitlines()[2]
+    assert row.startswith("| har | iid | `gdumb` | 4 | +2.50 [") and row.endswith("| beats class_balanced |")
+    assert versus_table([]) == "(no paired store cells against class_balanced yet)"

@@ -91,3 +91,28 @@ def rival_table(cells: list[dict], metric: str = "test_accuracy", protocol: str 
     if len(lines) == 2:
         return f"(no paired {protocol} cells of our policy and its rivals yet)"
     return "\n".join(lines)
+
+
+#: the policies that could beat CBRS, the label-using reference (the own-policy issue's second target)
+AGAINST_CBRS = ("gdumb", "trust_balanced:labelled_store=true,within=random", "drip")
+
+
+def versus_table(cells: list[dict], reference: str = "class_balanced", methods=AGAINST_CBRS,
+                 metric: str = "test_accuracy", protocol: str = "store") -> str:
+    """Markdown: each of ``methods`` against ``reference`` in every row that has both, paired by
+    seed, with the minimum detectable effect, so a tie says how small a difference it rules out."""
+    by = _by_method(cells, metric, protocol)
+    lines = [f"| data set | stream | policy | n | − {reference} [95% CI] | MDE | verdict |",
+             "|---|---|---|---:|---|---:|---|"]
+    for dataset, stream in sorted({(d, s) for d, s, _ in by}):
+        for method in methods:
+            diffs = _paired(by.get((dataset, stream, method), {}), by.get((dataset, stream, reference), {}))
+            if len(diffs) < 2:
+                continue
+            mean, (low, high) = sum(diffs) / len(diffs), t_interval(diffs)
+            words = f"beats {reference}" if low > 0 else f"loses to {reference}" if high < 0 else "ties"
+            lines.append(f"| {dataset} | {stream} | `{method}` | {len(diffs)} | {format_difference(mean, (low, high))} | "
+                         f"{minimum_detectable_effect(diffs):.1f} | {words} |")
+    if len(lines) == 2:
+        return f"(no paired {protocol} cells against {reference} yet)"
+    return "\n".join(lines)

@@ -9,7 +9,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from edgesieve.experiments.grid.ablation import ablation_table, rival_table
+from edgesieve.experiments.grid.ablation import ablation_table, rival_table, versus_table
 from edgesieve.experiments.grid.beats import COMPLETE_N, beats_heatmap, beats_table, count_wins
 from edgesieve.experiments.grid.report import METRICS, aggregate, read_cells
 from edgesieve.experiments.grid.spec import REFERENCE, load_grid
@@ -128,7 +128,9 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
                                     "(paired by seed; the two policies differ in that choice only):", "",
                                     ablation_table(cells, metric), "",
                                     "Our policy against the strongest label-free rival of each row (paired by seed):", "",
-                                    rival_table(cells, metric), ""]
+                                    rival_table(cells, metric), "",
+                                    "With labels: the label-using stores against CBRS (paired by seed; MDE: the "
+                                    "smallest difference 20 seeds would detect):", "", versus_table(cells, metric=metric), ""]
     lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each):", "",
               "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours |", "|---|---|---:|---:|---:|"]
     for row in coverage(grid_files, out):
