@@ -130,7 +130,7 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
                                     "Our policy against the strongest label-free rival of each row (paired by seed):", "",
                                     rival_table(cells, metric), "",
                                     "With labels: the label-using stores against CBRS (paired by seed; MDE: the "
-                                    "smallest difference 20 seeds would detect):", "", versus_table(cells, metric=metric), ""]
+                                    "smallest difference the row's seeds would detect at 80% power):", "", versus_table(cells, metric=metric), ""]
     lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each):", "",
               "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours |", "|---|---|---:|---:|---:|"]
     for row in coverage(grid_files, out):
