@@ -56,6 +56,28 @@ def test_filter_with_a_label_free_store_policy_resumes_and_refuses_bad_policies(
         assert message in capsys.readouterr().err and not store.exists()
 
 
+def test_store_label_feeds_exported_labels_back(device_artifacts, tmp_path, capsys):
+    folder = device_artifacts["folder"]
+    np.save(tmp_path / "s.npy", device_artifacts["stream"][:200])
+    store = tmp_path / "s.db"
+    assert main(["filter", "--runtime", "onnx", "--model", str(folder / "filter.onnx"), "--input", str(tmp_path / "s.npy"),
+                 "--store", str(store), "--no-progress", "--max-samples", "30", "--offer", "all",
+                 "--policy", "trust_balanced:labelled_store=true,within=random"]) == 0
+    assert main(["store", "export", str(store), "--out", str(tmp_path / "kept.npz")]) == 0
+    with np.load(tmp_path / "kept.npz") as npz:
+        ids, y = npz["id"], npz["y"].copy()
+    y[:20] = 3  # a person labelled 20 of the 30; the rest stay -1
+    np.savez(tmp_path / "labelled.npz", id=ids, y=y)
+    capsys.readouterr()
+    assert main(["store", "label", str(store), "--labels", str(tmp_path / "labelled.npz")]) == 0
+    assert "labelled 20 stored samples (10 left unlabelled" in capsys.readouterr().out
+    np.savez(tmp_path / "bad.npz", id=ids[:2], y=np.array([3, 99]))
+    assert main(["store", "label", str(store), "--labels", str(tmp_path / "bad.npz")]) == 2
+    assert "labels must be classes in [0, 10), got [99]" in capsys.readouterr().err
+    assert main(["store", "label", str(tmp_path / "none.db"), "--labels", str(tmp_path / "bad.npz")]) == 2
+    assert "no store at" in capsys.readouterr().err
+
+
 def test_clear_errors(device_artifacts, tmp_path, capsys):
     folder = device_artifacts["folder"]
     broken = tmp_path / "broken.json"

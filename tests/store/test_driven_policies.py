@@ -149,3 +149,40 @@ def test_high_loss_reads_the_label_where_there_is_one_and_the_prediction_otherwi
     assert np.allclose(loss, [-np.log(0.1), -np.log(0.6)])
     with pytest.raises(ValueError, match="unknown score 'margin'"):
         scores_from_probs("margin", p)
+
+
+def test_labels_given_after_the_fact_move_stored_samples_as_the_reference_does(tmp_path):
+    # one arrival per batch, labelled right after its batch: what fill_store does with store_labels
+    p, labels = _stream(n=240)
+    params = {"within": "random", "labelled_store": True}
+    cap = Capacity(max_samples=M, policy="trust_balanced", n_classes=N_CLASSES, params=params, seed=3)
+    unlabelled = np.full(len(p), -1)
+    with RetainedStore(tmp_path / "s.db", capacity=cap) as store:
+        for i in range(len(p)):
+            if _commit(store, p, unlabelled, np.array([i])):
+                new_id = store._conn.execute("SELECT MAX(id) FROM samples").fetchone()[0]
+                assert store.label([new_id], [labels[i]]) == 1
+        got = store.to_numpy()
+        assert store.info()["class_source"] == {"label": M, "predicted": 0}
+    assert np.array_equal(np.sort(got["arrival"]), _reference("trust_balanced", params, p, labels))
+    assert np.array_equal(got["label"], labels[got["arrival"]])
+
+
+def test_labelling_is_all_or_nothing_with_clear_errors(tmp_path):
+    p, labels = _stream(n=100)
+    cap = Capacity(max_samples=M, policy="class_balanced")
+    with RetainedStore(tmp_path / "s.db", capacity=cap) as store:
+        _commit(store, p, np.full(100, -1), np.arange(100))
+        ids = store.ids()
+        for args, message in (((ids[:2] + [10_000], [1, 2, 3]), r"no stored sample with id \[10000\]; nothing was labelled"),
+                              ((ids[:2], [1, -2]), r"labels must be classes in \[0, C\), got \[-2\]"),
+                              ((ids[:2], [1]), "2 sample ids but 1 labels"),
+                              ((ids[:1] * 2, [1, 1]), "labelled once per call"),
+                              ((ids[:1], [1.5]), "labels must be integers")):
+            with pytest.raises(ValueError, match=message):
+                store.label(*args)
+        assert store.info()["class_source"]["label"] == 0  # nothing of a failed call was written
+        assert store.label(ids[:3], [2, 2, 2]) == 3 and store.info()["class_source"]["label"] == 3
+    with RetainedStore(tmp_path / "s.db", readonly=True) as store:
+        with pytest.raises(Exception, match="read-only"):
+            store.label(ids[:1], [0])

@@ -76,6 +76,11 @@ def add_parsers(sub) -> None:
     npz = store_sub.add_parser("export", help="write every stored sample to an .npz (x, label, predicted, score, arrival, id)")
     npz.add_argument("store", type=Path)
     npz.add_argument("--out", type=Path, required=True)
+    lab = store_sub.add_parser("label", help="label stored samples after the fact (the device loop: export, label, feed back)")
+    lab.add_argument("store", type=Path)
+    lab.add_argument("--labels", type=Path, required=True,
+                     help="an .npz with sample ids `id` and labels `y` (as `store export` writes them; y = -1: "
+                     "still unlabelled, skipped); all are applied in one transaction, or none")
 
 
 def run(args) -> None:
@@ -192,6 +197,30 @@ def _filter(args) -> None:
     print(summary.format())
 
 
+def _label(args) -> None:
+    import numpy as np
+
+    from edgesieve.device.sources import load_numeric
+    from edgesieve.store import RetainedStore, StoreError
+
+    if not args.store.exists():
+        raise StoreError(f"no store at {args.store}")
+    if args.labels.suffix != ".npz" or not args.labels.is_file():
+        raise ValueError(f"--labels must be an existing .npz with arrays id and y, got {args.labels}")
+    with load_numeric(args.labels) as npz:
+        if "id" not in npz or "y" not in npz:
+            raise ValueError(f"{args.labels} holds {sorted(npz.keys())}; it needs sample ids `id` and labels `y`")
+        ids, labels = npz["id"], npz["y"]
+    if ids.shape != labels.shape:
+        raise ValueError(f"{args.labels}: {len(ids)} ids but {len(labels)} labels")
+    known = labels >= 0
+    with RetainedStore(args.store) as store:
+        n = store.label(ids[known], labels[known])
+        source = store.info()["class_source"]
+    print(f"labelled {n} stored samples ({int((~known).sum())} left unlabelled in {args.labels.name}); the store now "
+          f"holds {source['label']} labelled and {source['predicted']} unlabelled samples")
+
+
 def _remove_if_empty(path: Path) -> None:
     """Delete a store this run created if nothing was committed to it (its -wal/-shm too)."""
     from edgesieve.store import RetainedStore, StoreError
@@ -211,6 +240,9 @@ def _store(args) -> None:
 
     from edgesieve.store import RetainedStore
 
+    if args.store_command == "label":
+        _label(args)
+        return
     with RetainedStore(args.store, readonly=True) as store:
         if args.store_command == "export":
             print(f"wrote {store.export_npz(args.out)} ({store.count()} samples)")

@@ -123,6 +123,16 @@ class DrivenPolicy:
         row = self.conn.execute("SELECT sample_id FROM policy_slots WHERE slot = ?", (slot,)).fetchone()
         return slot, None if row is None else int(row[0])
 
+    def label(self, sample_id: int, label: int) -> None:
+        """A stored sample was labelled after it was kept (the device loop): a policy that counts
+        stored samples by their label (``relabel``) moves it to that class; the others ignore it."""
+        policy = self._loaded()
+        if not hasattr(policy, "relabel"):
+            return
+        row = self.conn.execute("SELECT slot FROM policy_slots WHERE sample_id = ?", (int(sample_id),)).fetchone()
+        if row is not None:
+            policy.relabel(int(row[0]), int(label))
+
     def bind(self, slot: int, sample_id: int) -> None:
         self.conn.execute("INSERT INTO policy_slots VALUES (?, ?) ON CONFLICT(slot) DO UPDATE SET "
                           "sample_id = excluded.sample_id", (int(slot), int(sample_id)))

@@ -435,6 +435,56 @@ class RetainedStore:
             stored += 1
         return stored
 
+    def label(self, ids, labels) -> int:
+        """Label stored samples after the fact (the device loop: what is kept gets labelled), in
+        one transaction: every id must be stored and every label a class >= 0 (below the model's
+        number of classes where the store knows it), or nothing changes. The class-aware policies
+        count a sample in its label's class from then on (CBRS and GDumb: label, else predicted
+        class; ``trust_balanced:labelled_store=true``: its slot moves to that class). Returns how
+        many were labelled.
+
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "s.db"
+        >>> with RetainedStore(path) as store:
+        ...     _ = store.commit("s", RetainedBatch(np.zeros((2, 3), np.float32), np.arange(2), np.zeros(2, int),
+        ...                                       np.ones(2), ["outside_window"] * 2), BatchTally(2, np.zeros(2, int), np.ones(2, bool), 12))
+        ...     store.label([1], [4]), store.read(1)["label"], store.info()["class_source"]
+        (1, 4, {'label': 1, 'predicted': 1})
+        """
+        if self.readonly:
+            raise StoreError(f"{self.path} was opened read-only")
+        ids, labels = np.asarray(ids).reshape(-1), np.asarray(labels).reshape(-1)
+        if ids.shape != labels.shape:
+            raise ValueError(f"{len(ids)} sample ids but {len(labels)} labels")
+        for what, values in (("sample ids", ids), ("labels", labels)):
+            if values.size and not np.issubdtype(values.dtype, np.integer):
+                raise ValueError(f"{what} must be integers, got {values.dtype}")
+        if len(set(ids.tolist())) != len(ids):
+            raise ValueError("each sample id may be labelled once per call")
+        n_classes = self.capacity.n_classes
+        bad = labels[(labels < 0) | ((labels >= n_classes) if n_classes else False)]
+        if bad.size:
+            raise ValueError(f"labels must be classes in [0, {n_classes or 'C'}), got {bad[:5].tolist()}")
+        try:
+            with self._transaction():
+                present = {r[0] for r in self._conn.execute(
+                    f"SELECT id FROM samples WHERE id IN ({','.join('?' * len(ids))})", ids.tolist())} if len(ids) else set()
+                missing = [int(i) for i in ids if int(i) not in present]
+                if missing:
+                    raise ValueError(f"no stored sample with id {missing[:5]}{' and more' if len(missing) > 5 else ''}; "
+                                     "nothing was labelled (a sample evicted since it was exported is gone)")
+                self._conn.executemany("UPDATE samples SET label = ? WHERE id = ?",
+                                       [(int(y), int(i)) for i, y in zip(ids, labels)])
+                if self._driven is not None:
+                    for i, y in zip(ids, labels):
+                        self._driven.label(int(i), int(y))
+                    self._driven.save()
+        except BaseException:
+            if self._driven is not None:
+                self._driven.forget()
+            raise
+        return int(len(ids))
+
     def _room_for(self, nbytes: int) -> int:
         """How many samples of ``nbytes`` fit under the capacity now."""
         count, size = self.counter("stored"), self.counter("stored_bytes")
