@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 from torch import nn
 
 #: modules that register the built-in models (imported on first lookup)
-BUILTIN_MODULES = ("mnist_cnn", "efficientnet_style", "audio_cnn", "imu_cnn", "effnet_lite")
+BUILTIN_MODULES = ("mnist_cnn", "efficientnet_style", "audio_cnn", "imu_cnn", "effnet_lite", "paper_like")
 MODELS: dict[str, Callable[[], nn.Module]] = {}
 F = TypeVar("F")
 
