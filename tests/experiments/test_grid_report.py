@@ -128,3 +128,14 @@ def test_the_label_using_policies_are_measured_against_cbrs_with_their_mde():
     row = versus_table(cells).splitlines()[2]
     assert row.startswith("| har | iid | `gdumb` | 4 | +2.50 [") and row.endswith("| beats class_balanced |")
     assert versus_table([]) == "(no paired store cells against class_balanced yet)"
+
+
+def test_the_grouping_table_reads_each_seed_once():
+    from edgesieve.experiments.grid.ablation import grouping_table
+
+    cells = [{"protocol": "store", "dataset": "har", "stream": "iid", "method": m, "seed": s,
+              "metrics": {"test_accuracy": 0.5, "sizes": {"predicted_class_ari": 0.2 * (s + 1),
+                                                           "factory_accuracy_on_stream": 0.5}}}
+             for m in ("pbrs", "reservoir") for s in range(2)]
+    assert "| har | iid | 2 | 0.30 | 50.0% |" in grouping_table(cells)
+    assert grouping_table([]) == "(no store cells with a grouping record yet)"

@@ -116,3 +116,25 @@ def versus_table(cells: list[dict], reference: str = "class_balanced", methods=A
     if len(lines) == 2:
         return f"(no paired {protocol} cells against {reference} yet)"
     return "\n".join(lines)
+
+
+def grouping_table(cells: list[dict], protocol: str = "store") -> str:
+    """Markdown: how well the label-free stores' grouping (the factory model's predicted class)
+    recovers the true classes of the stream: adjusted Rand index and accuracy, mean over seeds
+    (each seed's stream and factory model are shared by all its methods; read once per seed)."""
+    per_seed = {}
+    for c in cells:
+        sizes = c["metrics"].get("sizes", {})
+        if c["protocol"] == protocol and "predicted_class_ari" in sizes:
+            per_seed[(c["dataset"], c["stream"], c["seed"])] = (sizes["predicted_class_ari"], sizes["factory_accuracy_on_stream"])
+    rows = defaultdict(list)
+    for (dataset, stream, _), values in per_seed.items():
+        rows[(dataset, stream)].append(values)
+    if not rows:
+        return f"(no {protocol} cells with a grouping record yet)"
+    lines = ["| data set | stream | seeds | ARI of the predicted classes | factory model's accuracy on the stream |",
+             "|---|---|---:|---:|---:|"]
+    for (dataset, stream), values in sorted(rows.items()):
+        ari, acc = (sum(v[i] for v in values) / len(values) for i in (0, 1))
+        lines.append(f"| {dataset} | {stream} | {len(values)} | {ari:.2f} | {acc:.1%} |")
+    return "\n".join(lines)

@@ -9,7 +9,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from edgesieve.experiments.grid.ablation import ablation_table, rival_table, versus_table
+from edgesieve.experiments.grid.ablation import ablation_table, grouping_table, rival_table, versus_table
 from edgesieve.experiments.grid.beats import COMPLETE_N, beats_heatmap, beats_table, count_wins
 from edgesieve.experiments.grid.report import METRICS, aggregate, read_cells
 from edgesieve.experiments.grid.spec import REFERENCE, load_grid
@@ -130,7 +130,9 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
                                     "Our policy against the strongest label-free rival of each row (paired by seed):", "",
                                     rival_table(cells, metric), "",
                                     "With labels: the label-using stores against CBRS (paired by seed; MDE: the "
-                                    "smallest difference the row's seeds would detect at 80% power):", "", versus_table(cells, metric=metric), ""]
+                                    "smallest difference the row's seeds would detect at 80% power):", "", versus_table(cells, metric=metric), "",
+                                    "How well the label-free grouping (the factory model's predicted class) recovers the "
+                                    "stream's true classes:", "", grouping_table(cells), ""]
     lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each):", "",
               "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours |", "|---|---|---:|---:|---:|"]
     for row in coverage(grid_files, out):
