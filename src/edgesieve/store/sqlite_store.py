@@ -419,7 +419,8 @@ class RetainedStore:
             if batch.probs is None:
                 raise ValueError(
                     f"the {self.capacity.policy} policy reads the model's {driven.score_kind} of each sample, which this "
-                    "filter does not give (an .onnx exported by an earlier edgesieve lacks its softmax): export it again")
+                    "filter does not give: an .onnx exported by an earlier edgesieve lacks the softmax (export it again), "
+                    "and a model-free selector has none")
             scores = driven.scores(batch.probs, batch.labels)
         stored = 0
         for i, row in enumerate(rows):
