@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 12 evidence (both protocols, every stream, 20 seeds) on the grid runner. Resumable: rerun
+# The evidence (issue 12: both protocols, every stream; the store grids of issues 13 and 17), 20 seeds, on the grid runner. Resumable: rerun
 # to continue after a stop; finished cells are skipped. Then the tables: python scripts/make_results_md.py
 # Optional first argument: a data set, to run one at a time (mnist, fashion, fsdd, har).
 set -euo pipefail
@@ -9,7 +9,7 @@ only=()
 [ $# -gt 0 ] && only=(--datasets "$1")
 for d in mnist fashion fsdd har; do $es data fetch "$d" >/dev/null; done
 export OMP_NUM_THREADS=1
-for grid in evidence_titan evidence_titan_sessions evidence_drip evidence_drip_sessions evidence_store; do
+for grid in evidence_titan evidence_titan_sessions evidence_drip evidence_drip_sessions evidence_store evidence_store_long_tail evidence_store_label_free; do
   if [ $# -gt 0 ] && [[ "$grid" == *sessions ]] && [[ "$1" != fsdd && "$1" != har ]]; then continue; fi
   $es grid run "experiments/$grid.toml" "${only[@]}" --out results/evidence --no-progress
 done
