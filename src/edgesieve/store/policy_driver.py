@@ -26,6 +26,7 @@ import numpy as np
 
 from edgesieve.errors import StateFileError
 from edgesieve.store.policies import create_policy
+from edgesieve.store.policies.base import probs_score
 
 #: store policy -> (the registered state machine it runs, the score it reads: None, or what is
 #: computed from the filter's softmax). hus_validated needs a validation split, which a device
@@ -53,10 +54,8 @@ def scores_from_probs(kind: str, probs: np.ndarray, labels: np.ndarray | None = 
     ([0.5, 0.9], [0.693, 2.303])
     """
     probs = np.asarray(probs, np.float64)
-    if kind == "confidence":
-        return probs.max(1)
-    if kind == "entropy":
-        return -(probs * np.log(np.clip(probs, 1e-12, None))).sum(1)
+    if kind in ("confidence", "entropy"):
+        return probs_score(kind, probs)
     if kind == "loss":
         target = probs.argmax(1)
         if labels is not None:

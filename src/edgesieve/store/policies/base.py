@@ -13,6 +13,16 @@ import numpy as np
 from edgesieve.errors import StateFileError
 
 
+def probs_score(kind: str, probs) -> np.ndarray:
+    """The prediction's ``confidence`` (max softmax) or ``entropy`` (nats) per row of ``probs``."""
+    probs = np.asarray(probs, np.float64)
+    if kind == "confidence":
+        return probs.max(1)
+    if kind == "entropy":
+        return -(probs * np.log(np.clip(probs, 1e-12, None))).sum(1)
+    raise ValueError(f"unknown score {kind!r}; known: confidence, entropy")
+
+
 class Slots:
     """The store's slots and, per class, which slots hold it (swap-remove: O(1) updates)."""
 
@@ -115,12 +125,9 @@ class CapacityPolicy:
     @classmethod
     def score_from_probs(cls, probs: np.ndarray) -> np.ndarray:
         """The per-arrival score this policy reads, from softmax probabilities (N, C)."""
-        probs = np.asarray(probs, np.float64)
-        if cls.score_kind == "confidence":
-            return probs.max(1)
-        if cls.score_kind == "entropy":
-            return -(probs * np.log(np.clip(probs, 1e-12, None))).sum(1)
-        raise ValueError(f"{cls.name} reads a given score, not one computed from probabilities")
+        if cls.score_kind not in ("confidence", "entropy"):
+            raise ValueError(f"{cls.name} reads a given score, not one computed from probabilities")
+        return probs_score(cls.score_kind, probs)
 
     def fit_validation(self, probs: np.ndarray, labels: np.ndarray) -> "CapacityPolicy":
         """Choose parameters on the validation split (the model's probabilities and the true
