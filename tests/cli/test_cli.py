@@ -42,6 +42,11 @@ def test_missing_data_is_a_clean_error(tmp_path, capsys):
     assert "edgesieve data fetch mnist" in capsys.readouterr().err
 
 
+def test_random_in_the_selectors_place_is_a_clean_error(tmp_path, capsys):
+    assert main(["reproduce", "drip", "--dataset", "mnist", "--selector", "random", "--out", str(tmp_path / "o")]) == 2
+    assert "--selector random: the protocol's random arm" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
 def test_unknown_selector_is_a_clean_error(tmp_path, capsys):
     argv = ["reproduce", "drip", "--dataset", "mnist", "--selector", "oracle", "--out", str(tmp_path / "o")]
     assert main(argv) == 2

@@ -321,12 +321,11 @@ def test_a_dead_ray_instance_stops_the_grid_without_blaming_the_cells(tmp_path):
     grid = Grid("titan", ("har",), ("iid",), ("rs",), (0,), {"rounds": 2})
     (task,) = grid.tasks()
 
-    class DeadRay:
-        def get(self, ref):
-            raise ray.exceptions.LocalRayletDiedError()
+    def dead_ray():
+        raise ray.exceptions.LocalRayletDiedError()
 
     with pytest.raises(GridError, match="the Ray instance failed .*Rerun the same command to resume"):
-        _collect(DeadRay(), None, task, tmp_path, grid, GridOutcome())
+        _collect(dead_ray, task, tmp_path, grid, GridOutcome())
     assert not list(tmp_path.rglob("*.json"))  # no error record: the cell did nothing wrong
 
 
@@ -358,3 +357,39 @@ def test_a_data_set_can_have_its_own_store_capacity(tmp_path):
     path.write_text(body % "1.5")
     with pytest.raises(GridError, match=r"\[config.fsdd\] capacity \(a fraction of the stream in \(0, 1\)\) is needed"):
         load_grid(path)
+
+
+def test_in_process_cells_equal_the_ray_cells(grid_out, tmp_path):
+    """`reproduce`'s in-process path writes the same cells as Ray (timings aside)."""
+    from edgesieve.experiments.grid import load_grid, run_grid
+
+    grid = load_grid(protocol="titan", datasets=["har"], methods=["titan", "rs"], seeds=4,
+                     config={"rounds": 4, "v": 20, "eval_every": 2, "calibration": 20})
+    outcome = run_grid(grid, tmp_path / "cells", progress=False, in_process=True, num_cpus=1)
+    assert outcome.done == 8 and not outcome.failed
+    for ray_file in cell_files(grid_out):
+        mine = json.loads((tmp_path / "cells" / ray_file.relative_to(grid_out)).read_text())
+        theirs = json.loads(ray_file.read_text())
+        assert mine["config_hash"] == theirs["config_hash"]
+        for key in ("curve", "final_accuracy", "last20_accuracy", "auc", "test_accuracy"):
+            assert mine["metrics"][key] == theirs["metrics"][key], (ray_file, key)
+
+
+def test_a_dpw_sweep_is_one_run_per_seed_with_the_baseline_shared(tmp_path):
+    from edgesieve.experiments.grid import load_grid
+    from edgesieve.experiments.grid.cells import run_task
+    from edgesieve.experiments.grid.spec import GridError
+
+    methods = ["drip:dpw=0.2", "random:dpw=0.2", "drip:dpw=0.4", "random:dpw=0.4", "baseline", "all_data"]
+    grid = load_grid(protocol="drip", datasets=["har"], methods=methods, seeds=1, config={"pool": 300, "epochs": 1})
+    (task,) = grid.tasks()
+    assert grid.task_dpws(task) == (0.2, 0.4)
+    records = {r["method"]: r for r in run_task(task)}
+    assert records["drip:dpw=0.2"]["config"]["dpws"] == [0.2] and records["drip:dpw=0.4"]["config"]["dpws"] == [0.4]
+    for dpw in ("0.2", "0.4"):  # each DPW's random arm keeps as many as the selector did at that DPW
+        assert records[f"random:dpw={dpw}"]["metrics"]["retained"] == records[f"drip:dpw={dpw}"]["metrics"]["retained"]
+    assert records["drip:dpw=0.2"]["metrics"]["retained"] != records["drip:dpw=0.4"]["metrics"]["retained"]
+    for bad, message in [("drip:dpw=1.5", "the only parameter is dpw=F"), ("drip:k=1", "the only parameter is dpw=F"),
+                         ("baseline:dpw=0.2", "only drip and random take a dpw")]:
+        with pytest.raises(GridError, match=message):
+            load_grid(protocol="drip", datasets=["har"], methods=["drip", "random", bad], seeds=1)

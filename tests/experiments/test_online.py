@@ -145,12 +145,25 @@ def test_reproduce_titan_cli_resumes(tmp_path, capsys):
             "--v", "40", "--eval-every", "3", "--out", str(tmp_path / "t"), "--no-progress"]
     assert main(argv) == 0
     assert "time-to-accuracy vs RS" in capsys.readouterr().out
-    files = sorted(p.name for p in (tmp_path / "t" / "runs").iterdir())
-    assert files == ["run_ocs_seed0.json", "run_rs_seed0.json", "run_titan_seed0.json"]
-    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "t" / "runs").iterdir()}
+    cells = sorted((tmp_path / "t").rglob("seed_*.json"))
+    assert [p.parent.name for p in cells] == ["ocs", "rs", "titan"]  # one grid cell per (method, seed)
+    before = {p: p.stat().st_mtime_ns for p in cells}
     assert main(argv) == 0
-    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "t" / "runs").iterdir()}
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "t").rglob("seed_*.json")}
+    capsys.readouterr()
     assert main([*argv[:-3], "--lr", "0.5", "--out", str(tmp_path / "t")]) == 2  # another config: refused
+    assert "computed with another config" in capsys.readouterr().err
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "t").rglob("seed_*.json")}
+
+
+def test_reproduce_refuses_a_folder_of_the_old_layout(tmp_path, capsys):
+    from edgesieve.cli.main import main
+
+    old = tmp_path / "t"
+    (old / "runs").mkdir(parents=True)
+    (old / "config.json").write_text('{"config": {}, "config_hash": "x"}')
+    assert main(["reproduce", "titan", "--dataset", "har", "--methods", "rs", "--seeds", "1", "--out", str(old)]) == 2
+    assert "scripts/migrate_reproduce_results.py" in capsys.readouterr().err
 
 
 def test_stream_budget_trims_rounds_to_the_trainers_step():

@@ -6,7 +6,7 @@ from edgesieve.experiments.titan_protocol import TitanConfig, summarize_titan
 
 
 def record(curve, seconds_per_round=1.0):
-    return {"curve": curve, "cumulative_seconds": [seconds_per_round * (i + 1) for i in range(curve[-1][0])],
+    return {"curve": curve, "seconds_at_eval": [seconds_per_round * r for r, _ in curve],
             "round_seconds_mean": seconds_per_round, "coarse_ms_per_sample": None, "fine_ms": 10.0}
 
 

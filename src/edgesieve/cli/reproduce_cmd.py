@@ -33,10 +33,11 @@ def add_parsers(sub) -> None:
     drip.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
     drip.add_argument("--stream", default="iid",
                       help="the stream scenario D3 arrives as, e.g. imbalanced:ratio=100 (`edgesieve streams`); default iid")
-    drip.add_argument("--root", type=Path, default=None, help="data cache folder")
+    drip.add_argument("--root", type=Path, default=None, help="data cache folder (sets EDGESIEVE_DATA for the runs)")
     drip.add_argument("--out", type=Path, required=True, help="results folder (config, runs, tables, figures, report.md)")
     drip.add_argument("--no-figures", action="store_true", help="skip the figures")
     drip.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _engine_options(drip)
 
 
     titan = rep_sub.add_parser(
@@ -71,33 +72,44 @@ def add_parsers(sub) -> None:
     titan.add_argument("--stream", default="iid",
                        help="the stream scenario the rounds draw from, e.g. dirichlet:alpha=0.1 (`edgesieve streams`); "
                        "default iid (a seeded shuffle)")
-    titan.add_argument("--root", type=Path, default=None, help="data cache folder")
+    titan.add_argument("--root", type=Path, default=None, help="data cache folder (sets EDGESIEVE_DATA for the runs)")
     titan.add_argument("--out", type=Path, required=True, help="results folder")
     titan.add_argument("--no-figures", action="store_true", help="skip the figures")
     titan.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _engine_options(titan)
+
+
+def _engine_options(parser) -> None:
+    """Runs are grid cells (`edgesieve grid`): the same engine options."""
+    parser.add_argument("--num-cpus", type=positive_int, default=None,
+                        help="CPUs of the embedded Ray instance, one run per CPU (default: all)")
+    parser.add_argument("--address", default=None, help="join an existing Ray cluster (auto or HOST:PORT) instead")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the cells one after another in this process, without Ray (the default where Ray is not installed)")
 
 
 def run(args) -> None:
+    from edgesieve.data.cache import data_home_for_workers
+
+    engine = dict(num_cpus=args.num_cpus, address=args.address, in_process=True if args.in_process else None)
     if args.paper == "titan":
-        _titan(args)
+        with data_home_for_workers(args.root):  # the cells load their data set in their own process
+            _titan(args, engine)
         return
     from edgesieve.experiments.reproduce import reproduce_drip
 
     report = reproduce_drip(
         args.dataset, args.out, runs=args.runs, sweep_runs=args.sweep_runs, dpw=args.dpw, dpw_sweep=args.dpw_sweep,
         noise_sweep=args.noise_sweep, selector=args.selector, pool=args.pool, epochs=args.epochs, seed=args.seed,
-        stream=args.stream,
-        root=args.root, progress=not args.no_progress, figures=not args.no_figures,
+        stream=args.stream, root=args.root, progress=not args.no_progress, figures=not args.no_figures, **engine,
     )
     print((args.out / "main" / "table.md").read_text())
     print(f"report: {report}")
 
 
-def _titan(args) -> None:
-    from edgesieve.data import dataset_spec, load_dataset
+def _titan(args, engine: dict) -> None:
     from edgesieve.experiments.online import OnlineConfig
     from edgesieve.experiments.titan_protocol import TitanConfig, run_titan
-    from edgesieve.models.registry import model_factory
 
     online = OnlineConfig(rounds=args.rounds, v=args.v, buffer=args.buffer, batch=args.batch, lr=args.lr,
                           eval_every=args.eval_every, mode=args.mode, coarse=args.coarse,
@@ -105,6 +117,5 @@ def _titan(args) -> None:
                           class_slots=args.class_slots)
     cfg = TitanConfig(dataset=args.dataset, methods=tuple(args.methods.split(",")), seeds=args.seeds, online=online,
                       stream=args.stream)
-    run_titan(load_dataset(args.dataset, args.root), model_factory(dataset_spec(args.dataset).model), cfg, args.out,
-              progress=not args.no_progress, figures=not args.no_figures)
+    run_titan(cfg, args.out, progress=not args.no_progress, figures=not args.no_figures, **engine)
     print((args.out / "table.md").read_text())

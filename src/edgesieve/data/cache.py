@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -13,6 +14,25 @@ def data_home(root: str | Path | None = None) -> Path:
         return Path(root).expanduser()
     env = os.environ.get("EDGESIEVE_DATA")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "edgesieve"
+
+
+@contextmanager
+def data_home_for_workers(root: str | Path | None):
+    """Within the block, ``$EDGESIEVE_DATA`` names ``root`` (when given), so that runs in other
+    processes (grid cells on the local Ray instance, which inherits the environment) read the
+    same cache; restored afterwards."""
+    if root is None:
+        yield
+        return
+    before = os.environ.get("EDGESIEVE_DATA")
+    os.environ["EDGESIEVE_DATA"] = str(Path(root).expanduser())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("EDGESIEVE_DATA", None)
+        else:
+            os.environ["EDGESIEVE_DATA"] = before
 
 
 def sha256_of(path: Path) -> str:

@@ -228,11 +228,7 @@ def run_once(ctx: RunContext, run: int, artifacts: Path | None = None) -> dict:
     }
     wrong3 = y3.numpy() != clean3
     for dpw in cfg.dpws:
-        selector = _make_selector(cfg, baseline, dpw, seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the calibration report records classes without thresholds
-            selector.calibrate(ctx.x[d2], y[d2])
-        keep, decide_s = _decide_with_progress(selector, x3, ctx.progress, f"{cfg.selector} scoring D3")
+        selector, keep, decide_s = _select(ctx, r, baseline, dpw)
         kept = np.flatnonzero(keep)
         random_kept = rng.permutation(n3)[: len(kept)]
         entry = {
@@ -253,6 +249,27 @@ def run_once(ctx: RunContext, run: int, artifacts: Path | None = None) -> dict:
         if artifacts is not None:
             _save_artifacts(artifacts, selector, baseline, dpw, ctx, d2, stream_source, keep, y_np)
     return record
+
+
+def _select(ctx: RunContext, r: RunData, baseline: nn.Module, dpw: float):
+    """The selector calibrated on D2 and its keep flags on D3 (and the seconds deciding took)."""
+    selector = _make_selector(ctx.cfg, baseline, dpw, r.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the calibration report records classes without thresholds
+        selector.calibrate(ctx.x[r.d2], r.y[r.d2])
+    keep, decide_s = _decide_with_progress(selector, r.x3, ctx.progress, f"{ctx.cfg.selector} scoring D3")
+    return selector, keep, decide_s
+
+
+def save_figure_artifacts(ctx: RunContext, run: int, folder: Path) -> None:
+    """What the figures need from one run, without the run's other trainings: its baseline
+    (trained from the run's seed, so the model the run itself trained), the selector's state,
+    its calibration scores and its decisions on D3, per DPW."""
+    r = prepare_run(ctx, run)
+    baseline = ctx.fit(r.x1, r.y1, r.seed, "baseline")
+    for dpw in ctx.cfg.dpws:
+        selector, keep, _ = _select(ctx, r, baseline, dpw)
+        _save_artifacts(folder, selector, baseline, dpw, ctx, r.d2, r.source3, keep, r.y_np)
 
 
 def _decide_with_progress(selector, x: torch.Tensor, progress: bool, desc: str, chunk: int = 2048):

@@ -1,40 +1,38 @@
-"""Recompute a results folder's summary and table from its committed run files, without
-training anything: the statistics of a table can change (as the t intervals did) while the
-runs stay what they were. Runs whose config hash does not match the folder's are refused."""
+"""Recompute a ``reproduce`` results folder's summary and table from its committed cells,
+without training anything: the statistics of a table can change (as the t intervals did) while
+the runs stay what they were. Cells of another config are refused (``grid run``'s own check)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from edgesieve.experiments.grid.runner import pending_tasks
+from edgesieve.experiments.grid.spec import load_grid
 from edgesieve.experiments.protocol import ProtocolConfig
-from edgesieve.experiments.results_dir import ResultsDir
+from edgesieve.experiments.reproduce import drip_records
 from edgesieve.experiments.summary import summarize, write_summary
-from edgesieve.experiments.titan_protocol import TitanConfig, write_titan_summary
+from edgesieve.experiments.titan_protocol import TitanConfig, titan_records, write_titan_summary
 
 
 def refresh_folder(folder: str | Path) -> str:
     """Rewrite ``summary.json`` and ``table.md`` of one results folder (DRIP or Titan protocol)
-    from its ``runs/``; returns which protocol it was."""
+    from its cells; returns which protocol it was."""
     folder = Path(folder)
-    saved = json.loads((folder / "config.json").read_text())["config"]
-    if "online" in saved:
-        cfg = TitanConfig.from_json(saved)
-        results = ResultsDir(folder, cfg)
-        records = {f"{m}_seed{s}": _load(results, f"{m}_seed{s}") for s in range(cfg.seeds) for m in cfg.methods}
-        write_titan_summary(records, cfg, folder)
+    saved = json.loads((folder / "config.json").read_text())
+    if "grid" not in saved:
+        raise ValueError(f"{folder} holds runs in the layout before grid cells; convert it with "
+                         "scripts/migrate_reproduce_results.py")
+    grid = load_grid(**saved["grid"])
+    missing, _ = pending_tasks(grid, folder)
+    if missing:
+        raise ValueError(f"{folder}: {sum(len(t.cells) for t in missing)} cells are missing; rerun the experiment")
+    if grid.protocol == "titan":
+        write_titan_summary(titan_records(grid, folder), TitanConfig.from_json(saved["config"]), folder)
         return "titan"
-    cfg = ProtocolConfig.from_json(saved)
-    results = ResultsDir(folder, cfg)
-    write_summary(folder, cfg, summarize([_load(results, run) for run in range(cfg.runs)], cfg), note=_note(folder))
+    cfg = ProtocolConfig.from_json(saved["config"])
+    write_summary(folder, cfg, summarize(drip_records(grid, folder), cfg), note=_note(folder))
     return "drip"
-
-
-def _load(results: ResultsDir, key) -> dict:
-    record = results.load_run(key)
-    if record is None:
-        raise ValueError(f"{results.run_file(key)} is missing or belongs to another config; rerun the experiment")
-    return record
 
 
 def _note(folder: Path) -> str:

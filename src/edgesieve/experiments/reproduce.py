@@ -1,8 +1,18 @@
 """``edgesieve reproduce drip``: the paper's table, the DPW sweep and the label-noise sweep on
-one data set, with figures and a Markdown report."""
+one data set, with figures and a Markdown report: a thin front-end over the grid's cells.
+
+Each table is one grid of the DRIP protocol (``edgesieve grid``): ``<out>/main``,
+``<out>/dpw_sweep`` (methods ``drip:dpw=F``: every DPW of a seed from one run, the baseline
+shared) and ``<out>/noise_<level>``, each holding its cells at
+``<protocol>/<dataset>/<stream>/<method>/seed_NNN.json`` as ``grid run`` writes them (rerunning
+resumes, and ``grid report`` reads them), plus ``table.md``, ``summary.json`` and ``config.json``
+built from the cells. The figures need run 0's models: they are rebuilt in this process (one
+baseline training, the same seed, so the same model as the cell's).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,9 +20,62 @@ import numpy as np
 import torch
 
 from edgesieve.data import dataset_spec, load_dataset
-from edgesieve.experiments.protocol import ProtocolConfig, run_protocol
-from edgesieve.experiments.summary import PAPER_TABLE_I, summarize
+from edgesieve.data.cache import data_home_for_workers
+from edgesieve.experiments.grid.runner import prepare_results_folder, run_grid_or_in_process
+from edgesieve.experiments.grid.spec import Grid, GridError, drip_method
+from edgesieve.experiments.protocol import ProtocolConfig, RunContext, save_figure_artifacts
+from edgesieve.experiments.summary import PAPER_TABLE_I, summarize, write_summary
 from edgesieve.models.registry import model_factory
+
+
+def drip_grids(base: ProtocolConfig, *, dpw_sweep: tuple[float, ...] = (), noise_sweep: tuple[float, ...] = (),
+               sweep_runs: int | None = None) -> dict[str, tuple[Grid, ProtocolConfig]]:
+    """The grids behind ``reproduce drip`` (folder -> (grid, the config its table is labelled
+    with)): the main table, the DPW sweep and one per label-noise level."""
+    if base.selector == "random":  # its arm would be the random arm's namesake
+        raise GridError("--selector random: the protocol's random arm is already random at the selector's count; "
+                        "choose a per-point selector (`edgesieve selectors`: drip)")
+    config = {"dpw": base.dpws[0], "epochs": base.epochs, "batch_size": base.batch_size, "lr": base.lr}
+    if base.pool is not None:
+        config["pool"] = base.pool
+    arms = ("baseline", "all_data")
+    seeds = tuple(range(base.seed, base.seed + base.runs))
+    sweep_seeds = tuple(range(base.seed, base.seed + (sweep_runs or base.runs)))
+    swept = replace(base, runs=len(sweep_seeds))
+    out = {"main": (Grid("drip", (base.dataset,), (base.stream,), (base.selector, "random") + arms, seeds, config), base)}
+    if dpw_sweep:
+        methods = tuple(f"{m}:dpw={d:g}" for d in dpw_sweep for m in (base.selector, "random")) + arms
+        out["dpw_sweep"] = (Grid("drip", (base.dataset,), (base.stream,), methods, sweep_seeds, config),
+                            replace(swept, dpws=tuple(dpw_sweep)))
+    for level in noise_sweep:
+        out[f"noise_{level:g}"] = (Grid("drip", (base.dataset,), (base.stream,), (base.selector, "random") + arms,
+                                        sweep_seeds, {**config, "label_noise": level}), replace(swept, label_noise=level))
+    return out
+
+
+def drip_records(grid: Grid, out: Path) -> list[dict]:
+    """The runs of one DRIP-protocol grid as ``summarize`` reads them, rebuilt from its cells."""
+    (dataset,), (stream,) = grid.datasets, grid.streams
+    records = []
+    for i, seed in enumerate(grid.seeds):
+        cells = {c.method: json.loads(c.path(out).read_text())["metrics"] for c in grid.cells() if c.seed == seed}
+        record = {"run": i, "seed": seed, "stream": stream, "sizes": cells["baseline"]["sizes"],
+                  "baseline": _acc_f1(cells["baseline"]), "all_data": _acc_f1(cells["all_data"]), "by_dpw": {}}
+        for method, metrics in cells.items():
+            name = drip_method(method)[0]
+            if name in ("baseline", "all_data", "random"):
+                continue
+            random = cells["random" + method[len(name):]]
+            entry = {k: v for k, v in metrics.items() if k not in ("test_accuracy", "macro_f1", "sizes")}
+            entry.update(selector=_acc_f1(metrics), random=_acc_f1(random))
+            record["by_dpw"][f"{grid.dpw(dataset, method):g}"] = entry
+        record["by_dpw"] = dict(sorted(record["by_dpw"].items(), key=lambda kv: float(kv[0])))
+        records.append(record)
+    return records
+
+
+def _acc_f1(metrics: dict) -> dict:
+    return {"acc": metrics["test_accuracy"], "f1": metrics["macro_f1"]}
 
 
 def reproduce_drip(
@@ -32,10 +95,15 @@ def reproduce_drip(
     root=None,
     progress: bool = True,
     figures: bool = True,
+    num_cpus: int | None = None,
+    address: str | None = None,
+    in_process: bool | None = None,
 ) -> Path:
     """Run the main protocol (and the sweeps asked for) into ``out``; returns the report path.
     ``stream``: the stream scenario D3 arrives as (``edgesieve streams``); the label-noise sweep
-    is an iid experiment (on a stream, use the ``label-noise`` scenario instead)."""
+    is an iid experiment (on a stream, use the ``label-noise`` scenario instead). The runs are
+    grid cells on Ray (``num_cpus``, ``address`` as ``grid run`` takes them; in this process
+    where Ray is not installed or ``in_process``)."""
     out = Path(out)
     spec = dataset_spec(dataset)
     recipe, model = spec.recipe, model_factory(spec.model)
@@ -44,30 +112,37 @@ def reproduce_drip(
         batch_size=recipe.batch_size, lr=recipe.lr, seed=seed, pool=pool, stream=stream,
     )
     swept = replace(base, runs=sweep_runs or runs)
-    sweeps = [replace(swept, dpws=tuple(dpw_sweep))] if dpw_sweep else []
-    sweeps += [replace(swept, label_noise=level) for level in noise_sweep]  # built now to validate them early
-    bundle = load_dataset(dataset, root)
-    sections = []
-    run_protocol(bundle, model, base, out / "main", progress=progress)
-    sections.append(("Main protocol", (out / "main" / "table.md").read_text()))
-    sweep_summary = noise_summaries = None
     if dpw_sweep:
-        cfg = sweeps[0]
-        records = run_protocol(bundle, model, cfg, out / "dpw_sweep", progress=progress)
-        sweep_summary = summarize(records, cfg)
-        sections.append(("Accuracy versus DPW", (out / "dpw_sweep" / "table.md").read_text()))
-    if noise_sweep:
-        noise_summaries = {}
-        for cfg in sweeps[1 if dpw_sweep else 0 :]:
-            level = cfg.label_noise
-            folder = out / f"noise_{level:g}"
-            records = run_protocol(bundle, model, cfg, folder, progress=progress)
-            noise_summaries[level] = summarize(records, cfg)
-            sections.append((f"Label noise {level:.0%}", (folder / "table.md").read_text()))
-    figure_files = []
-    if figures:
-        figure_files = make_figures(out, bundle, base, model, sweep_summary, noise_summaries)
+        replace(swept, dpws=tuple(dpw_sweep))  # a sweep that cannot run fails before the main table runs
+    for level in noise_sweep:
+        replace(swept, label_noise=level)
+    grids = drip_grids(base, dpw_sweep=dpw_sweep, noise_sweep=noise_sweep, sweep_runs=sweep_runs)
+    engine = dict(num_cpus=num_cpus, address=address, progress=progress, in_process=in_process)
+    with data_home_for_workers(root):  # the cells load the data set in their own process: they find it there
+        bundle = load_dataset(dataset, root)
+        sections, summaries = _tables(grids, out, bundle, engine)
+        figure_files = []
+        if figures:
+            art = out / "main" / "artifacts"
+            if not (art / f"d3_dpw{base.dpws[0]:g}.npz").exists():
+                save_figure_artifacts(RunContext(bundle, model, replace(base, seed=0), progress=progress), base.seed, art)
+            noise = {float(k[len("noise_"):]): v for k, v in summaries.items() if k.startswith("noise_")}
+            figure_files = make_figures(out, bundle, base, model, summaries.get("dpw_sweep"), noise or None)
     return write_report(out, base, sections, figure_files)
+
+
+def _tables(grids: dict, out: Path, bundle, engine: dict) -> tuple[list, dict]:
+    """Run (or resume) each grid into its folder and write its table from the cells."""
+    sections, summaries = [], {}
+    titles = {"main": "Main protocol", "dpw_sweep": "Accuracy versus DPW"}
+    for folder_name, (grid, cfg) in grids.items():
+        folder = out / folder_name
+        prepare_results_folder(folder, grid, cfg)
+        run_grid_or_in_process(grid, folder, **engine)
+        summaries[folder_name] = summarize(drip_records(grid, folder), cfg)
+        write_summary(folder, cfg, summaries[folder_name], bundle.note)
+        sections.append((titles.get(folder_name) or f"Label noise {cfg.label_noise:.0%}", (folder / "table.md").read_text()))
+    return sections, summaries
 
 
 def make_figures(out: Path, bundle, cfg, model_factory, sweep_summary, noise_summaries) -> list[tuple[str, Path]]:
@@ -134,7 +209,7 @@ def write_report(out: Path, cfg, sections, figure_files) -> Path:
     lines.append("Protocol (SPEC section 1): each run reshuffles the training pool into D1 40% / D2 20% / D3 40%; "
                  "baseline on D1, all-data on D1+D3, the selector's model on D1 + kept(D3), random on D1 + a "
                  "uniform subset of D3 of the same size; every model from the same initial weights; test split "
-                 "never used for any choice. Config and versions: `main/config.json`; per-run numbers: `main/runs/`.")
+                 "never used for any choice. Config and versions: `main/config.json`; per-run numbers: the grid cells under `main/drip/` (`edgesieve grid report main`).")
     lines.append("")
     for title, table in sections:
         lines += [f"## {title}", "", table, ""]

@@ -1,20 +1,24 @@
 """``edgesieve reproduce titan``: every method on the same seeded streams, several seeds,
 accuracy curves, time-to-accuracy normalised to random selection (RS), per-stage timings and
-the selector's memory. Resumable: one result file per (method, seed)."""
+the selector's memory. A thin front-end over the grid: each (method, seed) is one cell of the
+Titan protocol at ``<out>/titan/<dataset>/<stream>/<method>/seed_NNN.json``, as ``grid run``
+writes it (rerunning resumes; ``grid report`` reads them); table, summary and figures are built
+from the cells. On the iid stream the rounds draw a seeded shuffle of the whole training set,
+the paper's setting (grid setting ``iid_stream = "shuffled_training_set"``)."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
-from edgesieve.experiments.online import LATE_OPTIONS, OnlineConfig, run_online, streamed_training_set
-from edgesieve.experiments.results_dir import ResultsDir, identity_hash
+from edgesieve.experiments.grid.runner import prepare_results_folder, run_grid_or_in_process
+from edgesieve.experiments.grid.spec import Grid
+from edgesieve.experiments.online import LATE_OPTIONS, OnlineConfig
+from edgesieve.experiments.results_dir import identity_hash
 from edgesieve.experiments.statistics import format_difference, t_interval, verdict
 from edgesieve.experiments.summary import mean_std
 from edgesieve.selectors.batch import list_batch_methods
@@ -62,37 +66,40 @@ class TitanConfig:
                    stream=d.get("stream", "iid"))
 
 
-def run_titan(bundle, model_factory, cfg: TitanConfig, out, *, progress: bool = True, figures: bool = True) -> dict:
-    results = ResultsDir(Path(out), cfg)
-    results.prepare()
-    x, y = torch.from_numpy(bundle.x), torch.from_numpy(bundle.y)
-    xt, yt = torch.from_numpy(bundle.x_test), torch.from_numpy(bundle.y_test)
+def titan_grid(cfg: TitanConfig) -> Grid:
+    """The grid of Titan-protocol cells behind one ``reproduce titan`` (seeds 0..seeds-1)."""
+    defaults = OnlineConfig()
+    config = {f.name: getattr(cfg.online, f.name) for f in fields(OnlineConfig)
+              if f.name not in ("method", "seed") and getattr(cfg.online, f.name) != getattr(defaults, f.name)}
+    if cfg.stream == "iid":
+        config["iid_stream"] = "shuffled_training_set"
+    return Grid("titan", (cfg.dataset,), (cfg.stream,), cfg.methods, tuple(range(cfg.seeds)), config)
+
+
+def titan_records(grid: Grid, out: Path) -> dict:
+    """The runs of a Titan-protocol grid, keyed ``<method>_seed<s>``, as the summary reads them."""
     records = {}
-    jobs = [(m, s) for s in range(cfg.seeds) for m in cfg.methods]
-    for method, seed in tqdm(jobs, desc=f"titan {cfg.dataset}", disable=None if progress else True, unit="run"):
-        key = f"{method}_seed{seed}"
-        record = results.load_run(key)
-        if record is None:
-            torch.manual_seed(seed)  # the same initial model for every method of a seed
-            model = model_factory()
-            online = replace(cfg.online, method=method, seed=seed)
-            if cfg.stream == "iid":  # the papers' setting, as the committed iid runs were made
-                res = run_online(model, x, y, xt, yt, bundle.n_classes, online)
-            else:
-                sx, sy, stream, _, _ = streamed_training_set(bundle, cfg.stream, seed, online)
-                res = run_online(model, sx, sy, xt, yt, bundle.n_classes, online, stream=stream)
-            record = {
-                "run": key, "method": method, "seed": seed, "curve": res.curve,
-                "round_seconds_mean": float(np.mean(res.round_seconds)),
-                "cumulative_seconds": np.cumsum(res.round_seconds).tolist(),
-                "coarse_ms_per_sample": float(np.median(res.coarse_ms_per_sample)) if res.coarse_ms_per_sample else None,
-                "fine_ms": float(np.median(res.fine_ms)) if res.fine_ms else None,
-            }
-            results.save_run(record)
-        records[key] = record
-    summary = write_titan_summary(records, cfg, results.path)
+    for cell in grid.cells():
+        m = json.loads(cell.path(out).read_text())["metrics"]
+        records[f"{cell.method}_seed{cell.seed}"] = {
+            "method": cell.method, "seed": cell.seed, "curve": m["curve"], "seconds_at_eval": m["seconds_at_eval"],
+            "round_seconds_mean": m["round_ms_mean"] / 1000, "coarse_ms_per_sample": m["coarse_ms_per_sample"],
+            "fine_ms": m["fine_ms"]}
+    return records
+
+
+def run_titan(cfg: TitanConfig, out, *, progress: bool = True, figures: bool = True, num_cpus: int | None = None,
+              address: str | None = None, in_process: bool | None = None) -> dict:
+    """Run (or resume) every (method, seed) of ``cfg`` as grid cells into ``out``; write the
+    summary, table and figures; returns the summary."""
+    out = Path(out)
+    grid = titan_grid(cfg)
+    prepare_results_folder(out, grid, cfg)
+    run_grid_or_in_process(grid, out, num_cpus=num_cpus, address=address, progress=progress, in_process=in_process)
+    records = titan_records(grid, out)
+    summary = write_titan_summary(records, cfg, out)
     if figures:
-        titan_figures(records, summary, cfg, results.path / "figures")
+        titan_figures(records, summary, cfg, out / "figures")
     return summary
 
 
@@ -129,6 +136,11 @@ def _json_safe(value):
     return value
 
 
+def _seconds_at(record: dict, round_: float) -> float:
+    """Cumulative training seconds at an evaluated round."""
+    return record["seconds_at_eval"][[r for r, _ in record["curve"]].index(int(round_))]
+
+
 def _rounds_to(curve, target: float) -> float:
     for r, acc in curve:
         if acc >= target:
@@ -162,7 +174,7 @@ def summarize_titan(records: dict, cfg: TitanConfig) -> dict:
         finals = [100 * r["curve"][-1][1] for r in recs]
         diffs = [a - b for a, b in zip(finals, rs_finals)]  # paired by seed: same stream, same initial model
         rounds = _rounds_to(mean_curve(recs), target - 1e-12)
-        secs = float(np.mean([r["cumulative_seconds"][int(rounds) - 1] for r in recs])) if math.isfinite(rounds) else math.inf
+        secs = float(np.mean([_seconds_at(r, rounds) for r in recs])) if math.isfinite(rounds) else math.inf
         out["methods"][method] = {
             "final_acc": mean_std(finals),
             "minus_rs": mean_std(diffs),

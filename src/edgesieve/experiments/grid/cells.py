@@ -55,8 +55,12 @@ def _titan(task: Task) -> dict:
     bundle = _bundle(task.dataset)
     grid, settings = task.grid, task.grid.titan_grid_settings(task.dataset)
     probe = grid.titan_config(task.dataset, method, task.seed)
-    x, y, stream, val, length = streamed_training_set(bundle, task.stream, task.seed, probe,
-                                                      validation=settings["validation"], pool=settings["pool"])
+    if task.stream == "iid" and settings["iid_stream"] == "shuffled_training_set":
+        x, y, stream, val = torch.from_numpy(bundle.x), torch.from_numpy(bundle.y), None, None  # run_online shuffles
+        length = len(y) - probe.calibration
+    else:
+        x, y, stream, val, length = streamed_training_set(bundle, task.stream, task.seed, probe,
+                                                          validation=settings["validation"], pool=settings["pool"])
     cfg = grid.titan_config(task.dataset, method, task.seed, rounds=length // probe.v)
     if settings["eval_on"] == "validation":
         x_eval, y_eval = bundle.x[val], bundle.y[val]
@@ -107,22 +111,37 @@ def online_metrics(curve, round_seconds, coarse_ms, fine_ms, calibration_seconds
 
 
 def _drip(task: Task) -> dict:
+    """Every method of one seed from one run: the baseline and all-data models are shared by
+    every DPW the task's methods name (``drip:dpw=0.1``), each DPW's random arm keeps as many as
+    the selector did at that DPW."""
+    from edgesieve.experiments.grid.spec import drip_method
+
     bundle = _bundle(task.dataset)
-    cfg = task.grid.drip_config(task.dataset, task.stream)
+    grid = task.grid
+    cfg = grid.drip_config(task.dataset, task.stream, grid.task_dpws(task))
     ctx = RunContext(bundle, model_factory(dataset_spec(task.dataset).model), cfg, progress=False)
     record = run_once(ctx, task.seed)  # cfg.seed is 0: run index = seed, as `reproduce drip` numbers its runs
-    entry = next(iter(record["by_dpw"].values()))
-    kept = {k: entry[k] for k in ("retained", "retention", "savings", "bytes_saved", "noisy_label_share_kept",
-                                  "noisy_label_share_d3")}
-    out = {
-        "baseline": _arm(record["baseline"]),
-        "all_data": _arm(record["all_data"]),
-        task.grid.selector: {**_arm(entry["selector"]), **kept, "decision_ms_per_point": entry["decision_ms_per_point"]},
-        "random": {**_arm(entry["random"]), "retained": entry["retained"], "savings": entry["savings"]},
-    }
-    for m in out.values():
-        m["sizes"] = record["sizes"]
+    out = {}
+    for method in task.methods:
+        base = drip_method(method)[0]
+        if base in ("baseline", "all_data"):
+            out[method] = _arm(record[base])
+        else:
+            out[method] = drip_arm_metrics(record["by_dpw"][f"{grid.dpw(task.dataset, method):g}"], base == "random")
+        out[method]["sizes"] = record["sizes"]
     return out
+
+
+#: what a DRIP-protocol cell of the selector records about what it kept (the storage columns)
+KEPT_KEYS = ("retained", "retention", "savings", "bytes_d3", "bytes_saved", "decision_ms_per_point",
+             "noisy_label_share_kept", "noisy_label_share_d3")
+
+
+def drip_arm_metrics(entry: dict, random_arm: bool) -> dict:
+    """The metrics of the selector's or the random arm's cell from one DPW entry of a run."""
+    if random_arm:
+        return {**_arm(entry["random"]), "retained": entry["retained"], "savings": entry["savings"]}
+    return {**_arm(entry["selector"]), **{k: entry[k] for k in KEPT_KEYS}}
 
 
 def _store(task: Task) -> dict:

@@ -45,9 +45,9 @@ def aggregate(cells: list[dict]) -> list[dict]:
         groups[(c["protocol"], c["dataset"], c["stream"])][c["method"]][c["seed"]] = c["metrics"]
     out = []
     for (protocol, dataset, stream), methods in sorted(groups.items()):
-        reference = REFERENCE[protocol]
-        ref = methods.get(reference, {})
-        for method in sorted(methods, key=lambda m: (m != reference, m)):
+        for method in sorted(methods, key=lambda m: (m != REFERENCE[protocol], m)):
+            reference = reference_of(protocol, method)
+            ref = methods.get(reference, {})
             by_seed = methods[method]
             for metric in METRICS[protocol]:
                 values = [100 * by_seed[s][metric] for s in sorted(by_seed) if metric in by_seed[s]]
@@ -72,6 +72,15 @@ def aggregate(cells: list[dict]) -> list[dict]:
                 out.append(row)
     _holm(out)
     return out
+
+
+def reference_of(protocol: str, method: str) -> str:
+    """The method a cell is paired with: random, RS or reservoir; in a DPW sweep of the DRIP
+    protocol (``drip:dpw=0.1``) the random arm of the same DPW."""
+    _, sep, params = method.partition(":")
+    if protocol == "drip" and sep:
+        return f"random:{params}"
+    return REFERENCE[protocol]
 
 
 def _holm(records: list[dict]) -> None:

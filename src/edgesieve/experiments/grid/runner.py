@@ -11,9 +11,11 @@ for each of its cells and does not stop the grid; a rerun retries only what is m
 from __future__ import annotations
 
 import json
+import os
 import time
 import traceback
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from edgesieve.experiments.grid.spec import Cell, Grid, GridError, Task
@@ -122,8 +124,11 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
 
 
 def run_grid(grid: Grid, out: str | Path, *, num_cpus: int | None = None, address: str | None = None,
-             progress: bool | None = None) -> GridOutcome:
-    """Run every missing cell of ``grid`` into ``out``; see the module's docstring."""
+             progress: bool | None = None, in_process: bool = False) -> GridOutcome:
+    """Run every missing cell of ``grid`` into ``out``; see the module's docstring.
+
+    ``in_process=True`` runs the tasks one after another in this process instead of on Ray
+    (what ``reproduce`` does where Ray is not installed): the same cells, the same files."""
     from tqdm.auto import tqdm
 
     out = Path(out)
@@ -135,22 +140,59 @@ def run_grid(grid: Grid, out: str | Path, *, num_cpus: int | None = None, addres
         return outcome
     if num_cpus is not None and num_cpus < 1:
         raise GridError(f"--num-cpus must be positive, got {num_cpus}")
+    total = sum(len(t.cells) for t in todo)
+    bar = tqdm(total=total, desc=f"grid {grid.protocol}", unit="cell", disable=None if progress is None else not progress)
+    if in_process:
+        with bar:
+            for task in todo:
+                _collect(partial(_execute, task, num_cpus or os.cpu_count() or 1), task, out, grid, outcome)
+                bar.update(len(task.cells))
+        outcome.seconds = time.perf_counter() - start
+        return outcome
     ray = import_ray()
     start_ray(ray, num_cpus, address)
     try:
         remote = ray.remote(num_cpus=1, max_retries=1)(_execute)  # a worker that dies is retried once
         pending = {remote.remote(task, 1): task for task in todo}
-        total = sum(len(t.cells) for t in todo)
-        with tqdm(total=total, desc=f"grid {grid.protocol}", unit="cell", disable=None if progress is None else not progress) as bar:
+        with bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 for ref in ready:
                     task = pending.pop(ref)
-                    _collect(ray, ref, task, out, grid, outcome)
+                    _collect(partial(ray.get, ref), task, out, grid, outcome)
                     bar.update(len(task.cells))
     finally:
         ray.shutdown()
     outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def prepare_results_folder(folder: Path, grid: Grid, cfg) -> None:
+    """A ``reproduce`` front-end's folder: ``config.json`` next to the tables holds the command's
+    config and the grid behind it (each cell records its own versions, wall time and memory).
+    A folder of the layout before cells is refused with the way to convert it."""
+    folder = Path(folder)
+    config = folder / "config.json"
+    if (folder / "runs").is_dir() and config.exists() and "grid" not in json.loads(config.read_text()):
+        raise GridError(f"{folder} holds runs in the layout before grid cells; convert them (nothing is recomputed) "
+                        f"with `python scripts/migrate_reproduce_results.py {folder}`, or choose another --out")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(config, json.dumps({"config": cfg.to_json(), "grid": grid.to_json()}, indent=1))
+
+
+def run_grid_or_in_process(grid: Grid, out: str | Path, *, num_cpus: int | None = None, address: str | None = None,
+                           progress: bool | None = None, in_process: bool | None = None) -> GridOutcome:
+    """``run_grid`` for the ``reproduce`` front-ends: on Ray when it is installed (or an
+    ``address`` is given), otherwise in this process; ``in_process`` forces the choice. A cell
+    that failed stops the front-end (its table would be missing a run) with the grid's counts."""
+    if in_process is None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            in_process = address is None
+    outcome = run_grid(grid, out, num_cpus=num_cpus, address=address, progress=progress, in_process=bool(in_process))
+    if outcome.failed:
+        raise GridError(outcome.format())
     return outcome
 
 
@@ -159,9 +201,10 @@ def run_grid(grid: Grid, out: str | Path, *, num_cpus: int | None = None, addres
 INFRASTRUCTURE_ERRORS = ("LocalRayletDiedError", "NodeDiedError", "RaySystemError")
 
 
-def _collect(ray, ref, task: Task, out: Path, grid: Grid, outcome: GridOutcome) -> None:
+def _collect(result, task: Task, out: Path, grid: Grid, outcome: GridOutcome) -> None:
+    """Write the cells of one finished task (``result()`` returns its records or raises)."""
     try:
-        records = ray.get(ref)
+        records = result()
     except Exception as err:  # noqa: BLE001 - a failed cell is recorded, the grid goes on
         if type(err).__name__ in INFRASTRUCTURE_ERRORS:
             raise GridError(f"the Ray instance failed ({type(err).__name__}: {err}); {outcome.done} cells were written "

@@ -31,8 +31,12 @@ REFERENCE = {"drip": "random", "titan": "rs", "store": "reservoir"}
 #: applies to this many samples of the training pool), ``validation`` (samples held out of every
 #: stream, where learning rates are chosen), ``eval_on`` ("test" or "validation": what the curve
 #: measures), ``eval_subset`` (the curve is measured on this fixed subset; the end point on the
-#: whole split); ``rounds = "pass"`` runs one pass over the stream, whatever its length
-TITAN_GRID_KEYS = {"pool": None, "validation": 0, "eval_on": "test", "eval_subset": None}
+#: whole split); ``rounds = "pass"`` runs one pass over the stream, whatever its length;
+#: ``iid_stream``: "scenario" (the iid scenario over the stream pool, like every other stream) or
+#: "shuffled_training_set" (the Titan paper's setting and ``reproduce titan``'s: the rounds draw a
+#: seeded shuffle of the whole training set, the calibration samples held out)
+TITAN_GRID_KEYS = {"pool": None, "validation": 0, "eval_on": "test", "eval_subset": None, "iid_stream": "scenario"}
+IID_STREAMS = ("scenario", "shuffled_training_set")
 _TITAN_KEYS = tuple(f.name for f in fields(OnlineConfig) if f.name not in ("method", "seed")) + tuple(TITAN_GRID_KEYS)
 _DRIP_KEYS = ("epochs", "batch_size", "lr", "pool", "dpw", "label_noise", "split")
 CONFIG_KEYS = {"titan": _TITAN_KEYS, "drip": _DRIP_KEYS, "store": _DRIP_KEYS + ("capacity", "class_source")}
@@ -148,15 +152,20 @@ class Grid:
                 raise GridError("the titan protocol is measured against RS: include rs in the methods")
             return
         per_point = [n for n in list_selectors() if n not in list_batch_methods() and n != "random"]
-        bad = [m for m in self.methods if m not in per_point and m not in DRIP_ARMS]
+        bases = [drip_method(m)[0] for m in self.methods]
+        bad = [m for m, b in zip(self.methods, bases) if b not in per_point and b not in DRIP_ARMS]
         if bad:
             raise GridError(f"unknown methods {bad} for the drip protocol; available: {', '.join(per_point + list(DRIP_ARMS))}")
-        selectors = [m for m in self.methods if m in per_point]
+        selectors = sorted({b for b in bases if b in per_point})
         if len(selectors) != 1:
             raise GridError(f"the drip protocol pairs random with exactly one selector per grid, got {selectors or 'none'}; "
                             "run one grid per selector")
-        if "random" not in self.methods:
+        if not any(b == "random" for b in bases):
             raise GridError("the drip protocol is measured against random: include random in the methods")
+        for m, b in zip(self.methods, bases):
+            if drip_method(m)[1] is not None and b not in ("drip", "random"):
+                raise GridError(f"drip protocol method {m!r}: only drip and random take a dpw (the baseline and "
+                                "all-data arms do not depend on it)")
 
     # -- configs ------------------------------------------------------------------------------
 
@@ -185,6 +194,11 @@ class Grid:
                 raise GridError(f"[config] {key} must be a positive integer, got {out[key]!r}")
         if not isinstance(out["validation"], int) or out["validation"] < 0:
             raise GridError(f"[config] validation must be an integer >= 0, got {out['validation']!r}")
+        if out["iid_stream"] not in IID_STREAMS:
+            raise GridError(f"[config] iid_stream must be one of {', '.join(IID_STREAMS)}, got {out['iid_stream']!r}")
+        if out["iid_stream"] != "scenario" and (out["pool"] is not None or out["validation"] or c.get("rounds") == "pass"):
+            raise GridError("[config] iid_stream = 'shuffled_training_set' streams the whole training set: "
+                            "it takes no pool, validation or rounds = 'pass'")
         return out
 
     def titan_config(self, dataset: str, method: str, seed: int, rounds: int | None = None) -> OnlineConfig:
@@ -207,13 +221,24 @@ class Grid:
     def selector(self) -> str:
         if self.protocol == "store":
             return "drip"  # the capacity mode's drip policy; its other policies need no selector
-        return next(m for m in self.methods if m not in DRIP_ARMS)
+        return next(b for b in (drip_method(m)[0] for m in self.methods) if b not in DRIP_ARMS)
 
-    def drip_config(self, dataset: str, stream: str = "iid") -> ProtocolConfig:
+    def dpw(self, dataset: str, method: str | None = None) -> float:
+        """The DRIP protocol's DPW of one method: its own ``:dpw=`` or the grid's [config] dpw."""
+        own = None if method is None else drip_method(method)[1]
+        return own if own is not None else self.config_for(dataset).get("dpw", 0.25)
+
+    def task_dpws(self, task: "Task") -> tuple[float, ...]:
+        """Every DPW a DRIP-protocol task computes: one run serves them all (the baseline and
+        all-data models are shared)."""
+        return tuple(sorted({self.dpw(task.dataset, m) for m in task.methods if drip_method(m)[0] != "baseline"
+                             and drip_method(m)[0] != "all_data"} or {self.dpw(task.dataset)}))
+
+    def drip_config(self, dataset: str, stream: str = "iid", dpws: tuple[float, ...] | None = None) -> ProtocolConfig:
         recipe = dataset_spec(dataset).recipe
         c = {k: v for k, v in self.config_for(dataset).items() if k not in ("capacity", "class_source")}
         try:
-            return ProtocolConfig(dataset=dataset, runs=1, dpws=(c.get("dpw", 0.25),), selector=self.selector,
+            return ProtocolConfig(dataset=dataset, runs=1, dpws=dpws or (c.get("dpw", 0.25),), selector=self.selector,
                                   epochs=c.get("epochs", recipe.epochs), batch_size=c.get("batch_size", recipe.batch_size),
                                   lr=c.get("lr", recipe.lr), pool=c.get("pool"), label_noise=c.get("label_noise", 0.0),
                                   stream=stream, **({"split": tuple(c["split"])} if "split" in c else {}))
@@ -225,10 +250,13 @@ class Grid:
         if self.protocol == "titan":
             d = self.titan_config(cell.dataset, cell.method, cell.seed).__dict__.copy()
             d.update(self.titan_grid_settings(cell.dataset))
+            if d["iid_stream"] == "scenario":
+                d.pop("iid_stream")  # added later: the committed cells keep their config hash
             if self.one_pass(cell.dataset):
                 d["rounds"] = "pass"
         else:
-            d = self.drip_config(cell.dataset, cell.stream).to_json()
+            dpws = (self.dpw(cell.dataset, cell.method),) if self.protocol == "drip" else None
+            d = self.drip_config(cell.dataset, cell.stream, dpws).to_json()
             if self.protocol == "store":
                 d.update(capacity=self.capacity(cell.dataset), class_source=self.class_source(cell.dataset))
             d.pop("runs")
@@ -261,6 +289,23 @@ class Grid:
     def to_json(self) -> dict:
         return {"protocol": self.protocol, "datasets": list(self.datasets), "streams": list(self.streams),
                 "methods": list(self.methods), "seeds": list(self.seeds), "config": dict(self.config)}
+
+
+def drip_method(method: str) -> tuple[str, float | None]:
+    """A DRIP-protocol method and its own DPW: ``drip:dpw=0.1`` -> ("drip", 0.1); a DPW sweep is
+    one grid (every DPW of a seed from one run, the baseline shared), as ``reproduce drip
+    --dpw-sweep`` runs it."""
+    name, sep, params = method.partition(":")
+    if not sep:
+        return method, None
+    key, eq, value = params.partition("=")
+    try:
+        dpw = float(value)
+    except ValueError:
+        dpw = None
+    if key != "dpw" or not eq or dpw is None or not 0 < dpw < 1:
+        raise GridError(f"drip protocol method {method!r}: the only parameter is dpw=F, a fraction in (0, 1)")
+    return name, dpw
 
 
 def _safe(stream: str) -> str:
@@ -306,4 +351,4 @@ def load_grid(path: str | Path | None = None, **overrides) -> Grid:
                 methods=as_tuple(doc["methods"]), seeds=seeds_from(doc["seeds"]), config=dict(config))
 
 
-__all__ = ["CONFIG_KEYS", "TITAN_GRID_KEYS", "Cell", "Grid", "GridError", "REFERENCE", "Task", "load_grid"]
+__all__ = ["CONFIG_KEYS", "TITAN_GRID_KEYS", "Cell", "Grid", "GridError", "REFERENCE", "Task", "drip_method", "load_grid"]
