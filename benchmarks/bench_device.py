@@ -144,11 +144,49 @@ def store_write_rate(folder: Path, n: int, synchronous: str, batch: int = 64) ->
         return n / (time.perf_counter() - t0)
 
 
+DELAY_RATES_HZ = (1000, 4000, 16000)
+DELAY_BUDGETS_MS = (None, 0.0, 2.0, 10.0)
+
+
+def delay_budget(folder: Path, n: int = 3000) -> list[dict]:
+    """`--max-delay-ms` at work: the MNIST stream replayed as a live sensor at several rates through
+    the exported filter (onnxruntime, 2 threads, micro-batches of at most 64), for each budget:
+    arrivals per batch, throughput and the latency from arrival to commit."""
+    from edgesieve.device.filter_loop import run_filter
+    from edgesieve.device.micro_batch import PacedSource
+    from edgesieve.device.sources import open_source
+    from edgesieve.runtime import OnnxFilter
+
+    filt = OnnxFilter(folder / "filter.onnx", threads=2)
+    rows = []
+    for rate in DELAY_RATES_HZ:
+        for budget in DELAY_BUDGETS_MS:
+            db = folder / f"delay_{rate}_{budget}.db"
+            with RetainedStore(db) as store:
+                source = PacedSource(open_source(str(folder / "stream.npy"), filt.sample_shape), rate)
+                s = run_filter(filt, source, store, batch_size=64, limit=n, progress=False, max_delay_ms=budget)
+            for leftover in folder.glob(db.name + "*"):
+                leftover.unlink()
+            rows.append({"rate_hz": rate, "max_delay_ms": budget, "arrivals": s.seen, "mean_batch": s.mean_batch,
+                         "throughput_hz": s.seen / s.elapsed_s, **{f"arrival_{k}_ms": v for k, v in s.arrival_latency_ms.items()},
+                         "compute_p50_ms": s.latency_ms["p50"]})
+            print(rows[-1], flush=True)
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=10_000, help="stream length (default: the 10,000 MNIST test images)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", choices=("delay",), help="measure only this part; the rest of device.json is kept")
     args = parser.parse_args(argv)
+    if args.only == "delay":
+        with tempfile.TemporaryDirectory() as tmp:
+            data = json.loads((args.out / "device.json").read_text())
+            data["delay_budget"] = delay_budget(make_artifacts(Path(tmp), args.samples))
+        (args.out / "device.json").write_text(json.dumps(data, indent=1))
+        write_markdown(args.out, data)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_artifacts(Path(tmp), args.samples)
@@ -165,14 +203,21 @@ def main(argv=None):
         memory = memory_against_plain_inference(folder)
         writes = {s: store_write_rate(folder, 20_000, s) for s in ("FULL", "NORMAL")}
         print("store writes/s:", writes)
+        delay = delay_budget(folder)
     meta = {"edgesieve": __version__, "torch": torch.__version__, "platform": platform.platform(),
             "samples": args.samples, "command": "python benchmarks/bench_device.py " + " ".join(argv or [])}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "device.json").write_text(json.dumps({"meta": meta, "filter": rows, "memory_against_plain_inference": memory,
-                                                       "store_writes_per_s": writes}, indent=1))
+    data = {"meta": meta, "filter": rows, "memory_against_plain_inference": memory, "store_writes_per_s": writes,
+            "delay_budget": delay}
+    (args.out / "device.json").write_text(json.dumps(data, indent=1))
+    write_markdown(args.out, data)
+
+
+def write_markdown(out: Path, data: dict) -> None:
+    meta, rows, memory, writes = data["meta"], data["filter"], data["memory_against_plain_inference"], data["store_writes_per_s"]
     lines = [
         "# Device budgets (MNIST CNN, 2 threads, micro-batches of 64)\n",
-        f"Command: `{meta['command']}`; {args.samples} MNIST-sized samples; {meta['platform']}.\n",
+        f"Command: `{meta['command']}`; {meta['samples']} MNIST-sized samples; {meta['platform']}.\n",
         "| runtime | input | peak RSS of the whole process (MB) | p50 ms/sample | p90 | p99 | wall s |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
@@ -192,8 +237,19 @@ def main(argv=None):
     lines.append("|---|---:|")
     for sync, rate in writes.items():
         lines.append(f"| synchronous={sync} (WAL) | {rate:,.0f} |")
-    (args.out / "device.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.out / 'device.md'}")
+    if data.get("delay_budget"):
+        lines += ["", "`--max-delay-ms D` on a live stream (`--arrival-rate HZ` replays the MNIST stream as a sensor at a "
+                  "fixed rate; onnxruntime, 2 threads, micro-batches of at most 64; `python benchmarks/bench_device.py "
+                  "--only delay` measures this table alone): a batch is decided when full or when waiting longer would "
+                  "hold its first arrival past D; off = full batches only. Latency from arrival to commit.\n",
+                  "| arrivals/s offered | max delay | arrivals per batch | arrivals/s handled | latency p50 ms | p90 | p99 | compute ms/sample (p50) |",
+                  "|---:|---|---:|---:|---:|---:|---:|---:|"]
+        for r in data["delay_budget"]:
+            budget = "off (full batches)" if r["max_delay_ms"] is None else f"{r['max_delay_ms']:g} ms"
+            lines.append(f"| {r['rate_hz']:,} | {budget} | {r['mean_batch']:.1f} | {r['throughput_hz']:,.0f} | "
+                         f"{r['arrival_p50_ms']:.2f} | {r['arrival_p90_ms']:.2f} | {r['arrival_p99_ms']:.2f} | {r['compute_p50_ms']:.3f} |")
+    (out / "device.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / 'device.md'}")
 
 
 if __name__ == "__main__":

@@ -6,13 +6,7 @@ import pytest
 from edgesieve.device.filter_loop import run_filter
 from edgesieve.device.sources import ArraySource, open_source
 from edgesieve.device.torch_filter import TorchFilter
-from edgesieve.runtime import OnnxFilter
 from edgesieve.store import RetainedStore
-
-
-@pytest.fixture
-def onnx_filter(device_artifacts):
-    return OnnxFilter(device_artifacts["folder"] / "filter.onnx")
 
 
 def test_torch_and_onnx_runtimes_store_the_same(device_artifacts, onnx_filter, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesieve.cli.options import positive_int
+from edgesieve.cli.options import non_negative_float, positive_float, positive_int
 
 
 def add_parsers(sub) -> None:
@@ -43,6 +43,12 @@ def add_parsers(sub) -> None:
     flt.add_argument("--offer", choices=("kept", "all"), default="kept",
                      help="what the store is offered: kept = what the filter keeps (default), all = every finite "
                      "arrival, so the store policy alone decides (the filter still scores and predicts)")
+    flt.add_argument("--max-delay-ms", type=non_negative_float, metavar="D",
+                     help="on a live stream, decide a micro-batch when it is full (--batch-size) or when waiting longer "
+                     "would hold its first arrival past D ms (0: each arrival alone); default off: full batches")
+    flt.add_argument("--arrival-rate", type=positive_float, metavar="HZ",
+                     help="replay the input as a live sensor at this rate (arrivals per second), to see --max-delay-ms "
+                     "at work and the latency from arrival to commit; default: read the input as fast as possible")
     flt.add_argument("--limit", type=positive_int, help="stop after this many arrivals in this run")
     flt.add_argument("--threads", type=positive_int, help="compute threads (torch or onnxruntime)")
     flt.add_argument("--no-progress", action="store_true", help="no live progress line")
@@ -185,11 +191,16 @@ def _filter(args) -> None:
         capacity = Capacity(max_samples=args.max_samples, max_bytes=args.max_bytes, policy=name, params=params,
                             n_classes=n_classes)
     source = open_source(args.input, filt.sample_shape)
+    if args.arrival_rate:
+        from edgesieve.device.micro_batch import PacedSource
+
+        source = PacedSource(source, args.arrival_rate)
     created = not (args.store.exists() and args.store.stat().st_size > 0)
     try:
         with RetainedStore(args.store, capacity=capacity) as store:
             summary = run_filter(filt, source, store, batch_size=args.batch_size, nonfinite=args.nonfinite,
-                                 limit=args.limit, progress=not args.no_progress, offer=args.offer)
+                                 limit=args.limit, progress=not args.no_progress, offer=args.offer,
+                                 max_delay_ms=args.max_delay_ms)
     except Exception:
         if created:
             _remove_if_empty(args.store)  # bad input on the first batch: leave no empty store behind

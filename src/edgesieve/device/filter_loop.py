@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgesieve.device.micro_batch import LatencyHistogram, micro_batches
 from edgesieve.reasons import REASONS
 from edgesieve.store.policy_driver import LABEL_FREE_BALANCING
 from edgesieve.store.sqlite_store import CLASS_POLICIES, BatchTally, RetainedBatch, RetainedStore
@@ -63,6 +64,9 @@ class FilterSummary:
     skipped_nonfinite: int = 0
     elapsed_s: float = 0.0
     latency_ms: dict = field(default_factory=dict)
+    arrival_latency_ms: dict = field(default_factory=dict)  # live sources: from arrival to commit
+    mean_batch: float = 0.0
+    max_delay_ms: float | None = None
     store_info: dict = field(default_factory=dict)
 
     def format(self) -> str:
@@ -78,6 +82,13 @@ class FilterSummary:
             lines.append(
                 "per-sample latency (score + decision + store write): "
                 + ", ".join(f"{k} {v:.3f} ms" for k, v in self.latency_ms.items())
+            )
+        if self.arrival_latency_ms:
+            budget = "full batches" if self.max_delay_ms is None else f"max delay {self.max_delay_ms:g} ms"
+            lines.append(
+                f"from arrival to commit ({budget}, {self.mean_batch:.1f} arrivals per batch, "
+                f"{self.seen / max(self.elapsed_s, 1e-9):,.0f} arrivals/s): "
+                + ", ".join(f"{k} {v:.3f} ms" for k, v in self.arrival_latency_ms.items())
             )
         if info:
             counters = info["counters"]
@@ -132,6 +143,7 @@ def run_filter(
     limit: int | None = None,
     progress: bool = True,
     offer: str = "kept",
+    max_delay_ms: float | None = None,
 ) -> FilterSummary:
     """Filter ``source`` into ``store``, resuming after the last committed arrival.
 
@@ -139,7 +151,11 @@ def run_filter(
     counts and drops samples holding NaN/Inf (never stored), ``reject`` raises. ``limit`` stops
     after that many arrivals in this run. ``offer``: ``kept`` offers the store what the filter
     keeps, ``all`` every finite arrival (for a store policy that should see the whole stream,
-    such as pbrs; "kept" in the summary then counts what was offered).
+    such as pbrs; "kept" in the summary then counts what was offered). ``max_delay_ms``: on a live
+    source (one with ``arrivals(start)``, such as ``PacedSource``), a micro-batch closes when full
+    or when waiting longer would hold its first arrival past this delay (``micro_batch``); no
+    value waits for full batches; a file source is read as fast as it can be, in full batches.
+    On a live source the summary reports each arrival's latency from arrival to commit.
     """
     if offer not in OFFER_MODES:
         raise ValueError(f"offer must be one of {OFFER_MODES}, got {offer!r}")
@@ -149,10 +165,10 @@ def run_filter(
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     start = store.next_arrival(source.name)
     summary = FilterSummary(source=source.name, started_at=start, next_arrival=start)
-    latencies = LatencyReservoir()
+    latencies, waited = LatencyReservoir(), LatencyHistogram()
     bar = _Progress(progress, len(source) if hasattr(source, "__len__") else None)
-    t_start = time.perf_counter()
-    for arrivals, x, labels in source.batches(start, batch_size):
+    t_start, n_batches = time.perf_counter(), 0
+    for arrivals, x, labels, available_at in _micro_batches(source, start, batch_size, max_delay_ms):
         if limit is not None and summary.seen + summary.skipped_nonfinite >= limit:
             break
         t0 = time.perf_counter()
@@ -182,6 +198,9 @@ def run_filter(
         next_arrival = int(arrivals[-1]) + 1 if arrivals.size else summary.next_arrival + x.shape[0] + n_skipped
         tally = BatchTally(next_arrival, tally_classes, tally_keep, int(x[0].nbytes) if x.shape[0] else 0, n_skipped)
         summary.stored += store.commit(source.name, batch, tally)
+        if available_at is not None:
+            waited.add(time.monotonic() - available_at)
+        n_batches += 1
         n = int(x.shape[0])
         if n:
             latencies.add((time.perf_counter() - t0) / n, n)
@@ -193,8 +212,23 @@ def run_filter(
     bar.update(summary.next_arrival, summary.seen, summary.kept, force=True)
     summary.elapsed_s = time.perf_counter() - t_start
     summary.latency_ms = latencies.percentiles_ms()
+    summary.arrival_latency_ms = waited.percentiles_ms()
+    summary.mean_batch = (summary.seen + summary.skipped_nonfinite) / max(1, n_batches)
+    summary.max_delay_ms = max_delay_ms
     summary.store_info = store.info()
     return summary
+
+
+def _micro_batches(source, start: int, batch_size: int, max_delay_ms: float | None):
+    """``(arrivals, x, labels, available_at)``: a live source micro-batched under the delay
+    budget, a file source in full batches (``available_at`` None: it is all there already)."""
+    if max_delay_ms is not None and not max_delay_ms >= 0:
+        raise ValueError(f"the maximum delay must be >= 0 ms, got {max_delay_ms}")
+    if hasattr(source, "arrivals"):
+        yield from micro_batches(source.arrivals(start), batch_size, None if max_delay_ms is None else max_delay_ms / 1000)
+        return
+    for arrivals, x, labels in source.batches(start, batch_size):
+        yield arrivals, x, labels, None
 
 
 def _check_batch(x: np.ndarray, sample_shape, arrivals) -> np.ndarray:
