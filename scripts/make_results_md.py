@@ -244,9 +244,11 @@ def main() -> None:
         "",
         "Every number here comes from the command printed above its table, run on this project's 2-core CPU "
         "machine; `bash scripts/reproduce_drip_all.sh` runs them all (resumable), and "
-        "`python scripts/make_results_md.py` rebuilds this page. Each folder under `results/drip/` holds the "
-        "exact config and library versions (`*/config.json`), every run's numbers (`*/runs/run_NNN.json`), "
-        "the report with figures (`report.md`, `figures/`).",
+        "`python scripts/make_results_md.py` rebuilds this page. Each folder under `results/drip/` and "
+        "`results/titan/` holds the command's config and the grid behind it (`*/config.json`), every run as a "
+        "grid cell with its config, library versions, wall time and memory "
+        "(`*/<protocol>/<dataset>/<stream>/<method>/seed_NNN.json`: `edgesieve grid report FOLDER` reads them), "
+        "and the report with figures (`report.md`, `figures/`).",
         "",
         "## Where does selection beat random? Realistic device streams (issue 12)",
         "",

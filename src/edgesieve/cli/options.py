@@ -30,11 +30,15 @@ def dataset_name(protocol: str):
     return parse
 
 
+def _require(value, ok: bool, message: str):
+    if not ok:
+        raise argparse.ArgumentTypeError(message)
+    return value
+
+
 def positive_int(text: str) -> int:
     value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+    return _require(value, value >= 1, f"must be a positive integer, got {text}")
 
 
 def _finite_float(text: str) -> float:
@@ -42,23 +46,17 @@ def _finite_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-    return value
+    return _require(value, math.isfinite(value), f"must be a finite number, got {text}")
 
 
 def positive_float(text: str) -> float:
     value = _finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+    return _require(value, value > 0, f"must be positive, got {text}")
 
 
 def non_negative_float(text: str) -> float:
     value = _finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+    return _require(value, value >= 0, f"must be >= 0, got {text}")
 
 
 def fractions(text: str) -> tuple[float, ...]:
