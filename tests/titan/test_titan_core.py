@@ -210,3 +210,29 @@ def test_mixed_module_modes_are_restored_exactly():
     model[1].eval()  # a deliberately frozen batch norm inside a training model
     logits_and_features(model, torch.randn(4, 3), model[3])
     assert model.training and model[0].training and not model[1].training
+
+
+def test_pooled_shallow_features_average_the_feature_map_and_the_selector_takes_them():
+    from edgesieve.models import MnistCNN
+    from edgesieve.titan.features import ShallowFeatures, first_activation, pooled
+
+    # hand-computed: a 3-long signal pooled by 2 keeps the partial last window's own mean
+    assert pooled(torch.tensor([[[1.0, 3.0, 8.0]]]), 2).flatten().tolist() == [2.0, 8.0]
+    assert pooled(torch.ones(2, 5), 4).shape == (2, 5)  # flat features pass unchanged
+    model = MnistCNN().eval()
+    x = torch.rand(6, 1, 28, 28)
+    layer = first_activation(model)
+    full = ShallowFeatures(model, layer)(x)
+    four = ShallowFeatures(model, layer, pool=4)(x)
+    channels = full.shape[1] // (28 * 28)
+    expected = nn.functional.avg_pool2d(full.reshape(6, channels, 28, 28), 4).reshape(6, -1)
+    assert four.shape == (6, channels * 49) and torch.allclose(four, expected, atol=1e-6)
+    channels_last = ShallowFeatures(model.to(memory_format=torch.channels_last), layer, pool=4)(
+        x.contiguous(memory_format=torch.channels_last))  # the same values, in memory order
+    assert torch.allclose(channels_last.sort(dim=1).values, four.sort(dim=1).values, atol=1e-6)
+    sel = selector_class("titan")(model, batch=5, buffer=10, coarse_pool=4).calibrate(torch.rand(40, 1, 28, 28),
+                                                                                       torch.arange(40) % 10)
+    assert sel.coarse_.filter.stats.mean.shape == (10, channels * 49)
+    assert int(sel.decide(torch.rand(30, 1, 28, 28), torch.arange(30) % 10).keep.sum()) == 5
+    with pytest.raises(ValueError, match="coarse_pool must be a positive int"):
+        selector_class("titan")(model, coarse_pool=0).calibrate(torch.rand(20, 1, 28, 28), torch.arange(20) % 10)

@@ -31,7 +31,7 @@ MODES = ("train_only", "sequential", "pipelined")
 STREAM_BUDGETS = ("all", "train_time")
 #: options added after experiments were run; at their defaults they leave an experiment's
 #: identity (and so its resumable results) unchanged
-LATE_OPTIONS = {"stream_budget": "all"}
+LATE_OPTIONS = {"stream_budget": "all", "coarse_pool": 1}
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class OnlineConfig:
     # "train_time" examines only as much of each round as fits in the trainer's last step, so
     # selection never stalls training (OnlineResult.coverage says how much of the stream was seen)
     stream_budget: str = "all"
+    coarse_pool: int = 1  # Titan's coarse stage: shallow features averaged over pool x pool positions first
 
     def __post_init__(self):
         if self.v < 1 or self.rounds < 1 or self.eval_every < 1:
@@ -82,6 +83,8 @@ class OnlineConfig:
             raise ValueError(f"stream_budget must be one of {STREAM_BUDGETS}, got {self.stream_budget!r}")
         if self.stream_budget != "all" and self.mode != "pipelined":
             raise ValueError("stream_budget='train_time' needs mode='pipelined' (a budget against a concurrent trainer)")
+        if isinstance(self.coarse_pool, bool) or not isinstance(self.coarse_pool, int) or self.coarse_pool < 1:
+            raise ValueError(f"coarse_pool must be a positive int, got {self.coarse_pool!r}")
 
 
 class Stream:

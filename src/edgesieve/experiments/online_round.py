@@ -34,7 +34,7 @@ def make_selector(cfg, model: nn.Module, feature_layer: str | None = None):
     extra = {"total_rounds": cfg.rounds} if "total_rounds" in selector_class(cfg.method)._param_names() else {}
     return create_selector(cfg.method, model=model, batch=cfg.batch, buffer=cfg.buffer, coarse=cfg.coarse,
                            feature_layer=feature_layer, lambda_rep=cfg.lambda_rep, lambda_div=cfg.lambda_div,
-                           class_slots=cfg.class_slots, seed=cfg.seed, **extra)
+                           class_slots=cfg.class_slots, seed=cfg.seed, coarse_pool=cfg.coarse_pool, **extra)
 
 
 def select_round(selector, x, y, idx, t: int, cfg, result: OnlineResult, cal: torch.Tensor):

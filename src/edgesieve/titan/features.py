@@ -4,6 +4,7 @@ last linear layer (fine stage)."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgesieve.hooks import capture, eval_mode
@@ -19,8 +20,10 @@ class ShallowFeatures:
     class _Stop(Exception):
         pass
 
-    def __init__(self, model: nn.Module, layer: str):
-        self.model, self.layer_name = model, layer
+    def __init__(self, model: nn.Module, layer: str, pool: int = 1):
+        if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+            raise ValueError(f"pool must be a positive int, got {pool!r}")
+        self.model, self.layer_name, self.pool = model, layer, pool
         self.layer = model.get_submodule(layer)
 
     @torch.no_grad()
@@ -41,10 +44,26 @@ class ShallowFeatures:
             handle.remove()
         if not out:
             raise ValueError(f"layer {self.layer_name!r} did not run in the model's forward pass")
-        f = out[0]
+        f = pooled(out[0], self.pool)
         if f.dim() == 4 and not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last):
             f = f.permute(0, 2, 3, 1)  # flatten in memory order: no copy (distances ignore the order)
         return f.reshape(f.shape[0], -1)
+
+
+def pooled(f: torch.Tensor, pool: int) -> torch.Tensor:
+    """Average over ``pool`` x ``pool`` positions (``pool`` steps of a 1-D signal), the last
+    window partial (ceil mode): a feature map ``pool``^2 (or ``pool``) times smaller, so the
+    coarse distances cost as much less (``coarse_pool``; benchmarks/bench_coarse_pool.py
+    measures how well it keeps the coarse ranking). Flat features pass unchanged.
+
+    >>> pooled(torch.arange(16.0).reshape(1, 1, 4, 4), 2).flatten().tolist()
+    [2.5, 4.5, 10.5, 12.5]
+    """
+    if pool == 1 or f.dim() not in (3, 4):
+        return f
+    if f.dim() == 3:
+        return F.avg_pool1d(f, pool, ceil_mode=True)
+    return F.avg_pool2d(f, pool, ceil_mode=True)
 
 
 def first_activation(model: nn.Module) -> str:

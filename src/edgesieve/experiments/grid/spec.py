@@ -37,6 +37,8 @@ REFERENCE = {"drip": "random", "titan": "rs", "store": "reservoir"}
 #: seeded shuffle of the whole training set, the calibration samples held out)
 TITAN_GRID_KEYS = {"pool": None, "validation": 0, "eval_on": "test", "eval_subset": None, "iid_stream": "scenario"}
 IID_STREAMS = ("scenario", "shuffled_training_set")
+#: settings added after cells were committed: left out of a cell's config at their defaults
+GRID_LATE_SETTINGS = {"iid_stream": "scenario", "coarse_pool": 1}
 _TITAN_KEYS = tuple(f.name for f in fields(OnlineConfig) if f.name not in ("method", "seed")) + tuple(TITAN_GRID_KEYS)
 _DRIP_KEYS = ("epochs", "batch_size", "lr", "pool", "dpw", "label_noise", "split")
 CONFIG_KEYS = {"titan": _TITAN_KEYS, "drip": _DRIP_KEYS, "store": _DRIP_KEYS + ("capacity", "class_source")}
@@ -250,8 +252,9 @@ class Grid:
         if self.protocol == "titan":
             d = self.titan_config(cell.dataset, cell.method, cell.seed).__dict__.copy()
             d.update(self.titan_grid_settings(cell.dataset))
-            if d["iid_stream"] == "scenario":
-                d.pop("iid_stream")  # added later: the committed cells keep their config hash
+            for key, default in GRID_LATE_SETTINGS.items():
+                if d.get(key) == default:
+                    d.pop(key)  # added later: at their defaults the committed cells keep their config hash
             if self.one_pass(cell.dataset):
                 d["rounds"] = "pass"
         else:

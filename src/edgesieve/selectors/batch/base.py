@@ -56,6 +56,10 @@ class BatchSelector(Selector):
     lambda_rep, lambda_div, diversity, chunk, class_slots : the coarse stage, see :class:`CoarseFilter`.
     drip_dpw : DRIP's window when ``coarse="drip"``.
     seed : seed of the selector's own random generator (saved and restored with its state).
+    coarse_pool : Titan's coarse stage averages its shallow features over ``coarse_pool`` x
+        ``coarse_pool`` positions first (1: the full features; 4 makes the MNIST CNN's 12,544 values
+        784, and the coarse distances about as much cheaper; benchmarks/bench_coarse_pool.py measures
+        the coarse ranking it keeps).
     """
 
     requires_model = True
@@ -81,7 +85,7 @@ class BatchSelector(Selector):
     def __init__(self, model, batch: int = 10, buffer: int = 30, *, coarse: str | None = None,
                  feature_layer: str | None = None, lambda_rep: float = 1.0, lambda_div: float = 1.0,
                  diversity: str = "mean", chunk: int = 10, class_slots: str = "proportional", drip_dpw: float = 0.25,
-                 seed: int = 0, **extra):
+                 seed: int = 0, coarse_pool: int = 1, **extra):
         unknown = sorted(set(extra) - set(self.extra_params))
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected parameters {unknown}; "
@@ -100,6 +104,7 @@ class BatchSelector(Selector):
         self.class_slots = class_slots
         self.drip_dpw = drip_dpw
         self.seed = seed
+        self.coarse_pool = coarse_pool
 
     # -- calibration ----------------------------------------------------------------------------
 
@@ -107,6 +112,7 @@ class BatchSelector(Selector):
         _positive_int(self.batch, "batch")
         _positive_int(self.buffer, "buffer")
         _positive_int(self.chunk, "chunk")
+        _positive_int(self.coarse_pool, "coarse_pool")
         coarse = self.default_coarse if self.coarse is None else self.coarse
         if coarse not in COARSE_STAGES:
             raise ValueError(f"coarse must be one of {tuple(COARSE_STAGES)} or None, got {coarse!r}")

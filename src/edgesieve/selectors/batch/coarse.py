@@ -66,7 +66,7 @@ class TitanCoarseStage(CoarseStage):
         super().__init__(selector)
         s = selector
         layer = s.feature_layer or first_activation(s.model)
-        self.filter = CoarseFilter(ShallowFeatures(s.model, layer), s.n_classes_, s.buffer, lambda_rep=s.lambda_rep,
+        self.filter = CoarseFilter(ShallowFeatures(s.model, layer, s.coarse_pool), s.n_classes_, s.buffer, lambda_rep=s.lambda_rep,
                                    lambda_div=s.lambda_div, diversity=s.diversity, chunk=s.chunk, class_slots=s.class_slots)
 
     def calibrate(self, x, y):
