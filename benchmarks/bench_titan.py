@@ -90,16 +90,21 @@ def round_times(vs: tuple[int, ...], rounds: int) -> dict:
     out = {}
     for v in vs:
         row = {}
-        for name, mode, budget in (("train_only", "train_only", "all"), ("sequential", "sequential", "all"),
-                                   ("pipelined", "pipelined", "all"), ("pipelined_budget", "pipelined", "train_time")):
+        for name, mode, budget, extra in (
+                ("train_only", "train_only", "all", {}), ("sequential", "sequential", "all", {}),
+                ("pipelined", "pipelined", "all", {}), ("pipelined_budget", "pipelined", "train_time", {}),
+                ("pipelined_pinned", "pipelined", "all", {"pin_cores": True}),
+                ("sequential_pool4", "sequential", "all", {"coarse_pool": 4}),
+                ("pipelined_pinned_pool4", "pipelined", "all", {"pin_cores": True, "coarse_pool": 4})):
             torch.manual_seed(0)
             cfg = OnlineConfig(rounds=rounds, v=v, buffer=min(30, v), batch=10, mode=mode, eval_every=10**6,
-                               stream_budget=budget)
+                               stream_budget=budget, **extra)
             res = run_online(MnistCNN(), x, y, x[:100], y[:100], 10, cfg)
             row[name] = median_ms(res.round_seconds[10:])
             if budget != "all":
                 row["coverage"] = statistics.mean(res.coverage[10:])
-        for name in ("sequential", "pipelined", "pipelined_budget"):
+        for name in ("sequential", "pipelined", "pipelined_budget", "pipelined_pinned", "sequential_pool4",
+                     "pipelined_pinned_pool4"):
             row[f"{name}_vs_train_only"] = row[name] / row["train_only"]
         out[v] = row
     return out
@@ -222,6 +227,13 @@ def format_table(out: dict, meta: dict) -> str:
         lines.append(f"| round time, v = {v}, pipelined with the stream budget (examines {100 * row['coverage']:.0f}% "
                      f"of the stream) | {row['pipelined_budget']:.1f} ms ({row['pipelined_budget_vs_train_only']:.2f}x "
                      f"train-only) | <= 1.15x | {ok(row['pipelined_budget_vs_train_only'] <= 1.15)} |")
+        if "pipelined_pinned" in row:
+            lines.append(f"| round time, v = {v}: pipelined with trainer and selector pinned to a core each / sequential "
+                         f"with coarse_pool 4 / pinned pipeline with coarse_pool 4 | {row['pipelined_pinned']:.1f} / "
+                         f"{row['sequential_pool4']:.1f} / {row['pipelined_pinned_pool4']:.1f} ms "
+                         f"({row['pipelined_pinned_vs_train_only']:.2f}x / {row['sequential_pool4_vs_train_only']:.2f}x / "
+                         f"{row['pipelined_pinned_pool4_vs_train_only']:.2f}x train-only) | <= 1.15x | "
+                         f"{ok(row['pipelined_pinned_pool4_vs_train_only'] <= 1.15)} |")
     sizes = out["state_bytes_by_round"]
     flat = len(set(sizes.values())) == 1
     lines += [f"| selector state after {int(r):,} rounds | {b:,} bytes | constant | {ok(flat)} |" for r, b in sizes.items()]

@@ -1,3 +1,4 @@
+import os
 import multiprocessing
 
 import pytest
@@ -214,3 +215,16 @@ def test_a_killed_trainer_leaves_no_worker_behind(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs on Linux")
+def test_pinned_pipeline_gives_the_same_run_and_restores_the_callers_cpus():
+    x, y = data(2000)
+    before = os.sched_getaffinity(0)
+    free = run_online(Net(), x, y, x[:50], y[:50], 3, OnlineConfig(rounds=6, v=100, mode="pipelined", eval_every=3))
+    pinned = run_online(Net(), x, y, x[:50], y[:50], 3,
+                        OnlineConfig(rounds=6, v=100, mode="pipelined", eval_every=3, pin_cores=True))
+    assert pinned.curve == free.curve and os.sched_getaffinity(0) == before
+    assert not multiprocessing.active_children()
+    with pytest.raises(ValueError, match="pin_cores .* needs mode='pipelined'"):
+        OnlineConfig(mode="sequential", pin_cores=True)

@@ -31,7 +31,7 @@ MODES = ("train_only", "sequential", "pipelined")
 STREAM_BUDGETS = ("all", "train_time")
 #: options added after experiments were run; at their defaults they leave an experiment's
 #: identity (and so its resumable results) unchanged
-LATE_OPTIONS = {"stream_budget": "all", "coarse_pool": 1}
+LATE_OPTIONS = {"stream_budget": "all", "coarse_pool": 1, "pin_cores": False}
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ class OnlineConfig:
     # selection never stalls training (OnlineResult.coverage says how much of the stream was seen)
     stream_budget: str = "all"
     coarse_pool: int = 1  # Titan's coarse stage: shallow features averaged over pool x pool positions first
+    # pipelined only: the trainer on the first CPU this process may use, the selection worker on the
+    # last (Linux sched_setaffinity), each with one torch thread, so neither is moved onto the other's core
+    pin_cores: bool = False
 
     def __post_init__(self):
         if self.v < 1 or self.rounds < 1 or self.eval_every < 1:
@@ -85,6 +88,8 @@ class OnlineConfig:
             raise ValueError("stream_budget='train_time' needs mode='pipelined' (a budget against a concurrent trainer)")
         if isinstance(self.coarse_pool, bool) or not isinstance(self.coarse_pool, int) or self.coarse_pool < 1:
             raise ValueError(f"coarse_pool must be a positive int, got {self.coarse_pool!r}")
+        if self.pin_cores and self.mode != "pipelined":
+            raise ValueError("pin_cores splits the cores between the pipeline's trainer and selector: it needs mode='pipelined'")
 
 
 class Stream:

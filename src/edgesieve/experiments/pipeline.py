@@ -24,6 +24,7 @@ is stopped (asked, then terminated, then killed) before the call returns.
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 import queue
 import time
@@ -38,8 +39,21 @@ POLL_SECONDS = 0.5
 JOIN_SECONDS = 10.0
 
 
-def _worker(snapshot, x, y, stream, cfg, feature_layer, requests, results) -> None:
+def core_split() -> tuple[set[int], set[int]]:
+    """(trainer's CPU, selection worker's CPU) for ``pin_cores``: the first and the last CPU this
+    process may run on."""
+    if not hasattr(os, "sched_setaffinity"):
+        raise RuntimeError("pin_cores needs Linux (os.sched_setaffinity); run without it")
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise RuntimeError(f"pin_cores splits two CPUs between trainer and selector; this process may use {len(cpus)}")
+    return {cpus[0]}, {cpus[-1]}
+
+
+def _worker(snapshot, x, y, stream, cfg, feature_layer, requests, results, cpus=None) -> None:
     try:
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
         torch.set_num_threads(1)
         cal = stream.held_out
         selector = make_selector(cfg, snapshot, feature_layer).calibrate(x[cal], y[cal])
@@ -101,9 +115,11 @@ def run_pipelined(model, x, y, stream, trainer, cfg, result: OnlineResult, evalu
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
     snapshot = copy.deepcopy(model).share_memory()
     requests, results = ctx.Queue(), ctx.Queue()
+    trainer_cpus, worker_cpus = core_split() if cfg.pin_cores else (None, None)
     proc = ctx.Process(target=_worker, name="titan-selector",
-                       args=(snapshot, x, y, stream, cfg, feature_layer, requests, results), daemon=True)
+                       args=(snapshot, x, y, stream, cfg, feature_layer, requests, results, worker_cpus), daemon=True)
     threads = torch.get_num_threads()
+    affinity = os.sched_getaffinity(0) if trainer_cpus is not None else None
     try:
         proc.start()
     except (AttributeError, TypeError, pickle.PicklingError) as err:
@@ -112,6 +128,8 @@ def run_pipelined(model, x, y, stream, trainer, cfg, result: OnlineResult, evalu
                         "or use mode='sequential'") from err
     try:
         torch.set_num_threads(1)  # one core trains, the other selects
+        if trainer_cpus is not None:
+            os.sched_setaffinity(0, trainer_cpus)
         _receive(results, proc)  # ready: the worker's start-up is not a round
         requests.put((0, None))
         targets = list(snapshot.state_dict().values())
@@ -137,4 +155,6 @@ def run_pipelined(model, x, y, stream, trainer, cfg, result: OnlineResult, evalu
             evaluate_round(t)
     finally:
         torch.set_num_threads(threads)
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)  # the caller's CPUs back, whatever happened
         _stop(proc, requests)

@@ -38,7 +38,7 @@ REFERENCE = {"drip": "random", "titan": "rs", "store": "reservoir"}
 TITAN_GRID_KEYS = {"pool": None, "validation": 0, "eval_on": "test", "eval_subset": None, "iid_stream": "scenario"}
 IID_STREAMS = ("scenario", "shuffled_training_set")
 #: settings added after cells were committed: left out of a cell's config at their defaults
-GRID_LATE_SETTINGS = {"iid_stream": "scenario", "coarse_pool": 1}
+GRID_LATE_SETTINGS = {"iid_stream": "scenario", "coarse_pool": 1, "pin_cores": False}
 _TITAN_KEYS = tuple(f.name for f in fields(OnlineConfig) if f.name not in ("method", "seed")) + tuple(TITAN_GRID_KEYS)
 _DRIP_KEYS = ("epochs", "batch_size", "lr", "pool", "dpw", "label_noise", "split")
 CONFIG_KEYS = {"titan": _TITAN_KEYS, "drip": _DRIP_KEYS, "store": _DRIP_KEYS + ("capacity", "class_source")}
