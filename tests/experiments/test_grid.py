@@ -393,3 +393,18 @@ def test_a_dpw_sweep_is_one_run_per_seed_with_the_baseline_shared(tmp_path):
                          ("baseline:dpw=0.2", "only drip and random take a dpw")]:
         with pytest.raises(GridError, match=message):
             load_grid(protocol="drip", datasets=["har"], methods=["drip", "random", bad], seeds=1)
+
+
+def test_a_target_accuracy_setting_puts_the_time_to_target_in_every_online_cell():
+    from edgesieve.experiments.grid import load_grid
+    from edgesieve.experiments.grid.cells import run_task
+    from edgesieve.experiments.grid.spec import GridError
+
+    config = {"rounds": 4, "v": 20, "eval_every": 2, "calibration": 20, "target_accuracy": 0.05}
+    grid = load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config=config)
+    (record,) = run_task(grid.tasks()[0])
+    assert record["metrics"]["target_accuracy"] == 0.05 and record["metrics"]["rounds_to_target"] == 2
+    assert record["metrics"]["seconds_to_target"] == record["metrics"]["seconds_at_eval"][0]
+    assert record["config"]["target_accuracy"] == 0.05
+    with pytest.raises(GridError, match="target_accuracy must be an accuracy in"):
+        load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config={**config, "target_accuracy": 80})

@@ -6,7 +6,8 @@ import math
 import pytest
 
 from edgesieve.experiments.grid.beats import beats_table, count_wins
-from edgesieve.experiments.grid.report import aggregate, smoothed, time_to_accuracy
+from edgesieve.experiments.grid.report import aggregate, time_to_accuracy
+from edgesieve.experiments.statistics import smoothed
 from edgesieve.experiments.statistics import holm_adjust, paired_p_value
 
 
@@ -139,3 +140,14 @@ def test_the_grouping_table_reads_each_seed_once():
              for m in ("pbrs", "reservoir") for s in range(2)]
     assert "| har | iid | 2 | 0.30 | 50.0% |" in grouping_table(cells)
     assert grouping_table([]) == "(no store cells with a grouping record yet)"
+
+
+def test_a_cell_with_a_target_records_when_its_smoothed_curve_reaches_it():
+    from edgesieve.experiments.grid.cells import online_metrics
+
+    curve = [(5, 0.2), (10, 0.6), (15, 0.7), (20, 0.9)]  # smoothed: 0.4, 0.5, 0.733, 0.8
+    m = online_metrics(curve, [1.0] * 20, [], [0.5], target=0.7)
+    assert (m["rounds_to_target"], m["seconds_to_target"]) == (15, 15.0)  # not round 10: one evaluation is not enough
+    never = online_metrics(curve, [1.0] * 20, [], [0.5], target=0.95)
+    assert never["rounds_to_target"] is None and never["seconds_to_target"] is None
+    assert "rounds_to_target" not in online_metrics(curve, [1.0] * 20, [], [0.5])

@@ -128,3 +128,26 @@ def adjusted_rand_index(a, b) -> float:
     expected = rows * cols / total
     top = (rows + cols) / 2
     return 1.0 if top == expected else float((index - expected) / (top - expected))
+
+
+def smoothed(curve: list) -> list[tuple[int, float]]:
+    """A curve's accuracies as a centred moving average over 3 evaluations (2 at the ends).
+
+    >>> smoothed([(1, 0.2), (2, 0.5), (3, 0.8)])
+    [(1, 0.35), (2, 0.5), (3, 0.65)]
+    """
+    acc = [a for _, a in curve]
+    out = []
+    for i, (r, _) in enumerate(curve):
+        window = acc[max(0, i - 1): i + 2]
+        out.append((r, sum(window) / len(window)))
+    return out
+
+
+def first_reach(curve: list, seconds_at_eval: list, target: float) -> tuple[int, float] | None:
+    """(round, cumulative seconds) where the smoothed curve first reaches ``target``; None if it
+    never does (time-to-accuracy that one lucky evaluation does not decide)."""
+    for i, (r, a) in enumerate(smoothed(curve)):
+        if a >= target:
+            return int(r), float(seconds_at_eval[i])
+    return None

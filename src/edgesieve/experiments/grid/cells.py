@@ -19,6 +19,7 @@ from edgesieve.data.registry import dataset_spec, load_dataset
 from edgesieve.experiments.grid.spec import Task
 from edgesieve.experiments.online import evaluate, prepare, run_online, streamed_training_set
 from edgesieve.experiments.protocol import RunContext, run_once
+from edgesieve.experiments.statistics import first_reach
 from edgesieve.models.registry import model_factory
 
 
@@ -77,7 +78,7 @@ def _titan(task: Task) -> dict:
     model = model_factory(dataset_spec(task.dataset).model)()
     res = run_online(model, x, y, x_curve, y_curve, bundle.n_classes, cfg, stream=stream)
     metrics = online_metrics(res.curve, res.round_seconds, res.coarse_ms_per_sample, res.fine_ms,
-                             calibration_seconds=res.calibration_seconds)
+                             calibration_seconds=res.calibration_seconds, target=settings["target_accuracy"])
     model, x_eval = prepare(model, x_eval, cfg)
     metrics[f"{settings['eval_on']}_accuracy"] = evaluate(model, x_eval, y_eval)  # the whole split, at the end
     metrics.update(rounds=cfg.rounds, stream_length=length, curve_on=f"{settings['eval_on']}"
@@ -85,24 +86,31 @@ def _titan(task: Task) -> dict:
     return {method: metrics}
 
 
-def online_metrics(curve, round_seconds, coarse_ms, fine_ms, calibration_seconds: float = 0.0) -> dict:
+def online_metrics(curve, round_seconds, coarse_ms, fine_ms, calibration_seconds: float = 0.0,
+                   target: float | None = None) -> dict:
     """Metrics of one online run that survive SGD noise, plus the single end point.
 
     ``last20_accuracy``: mean test accuracy over the last 20% of evaluations (at least one);
     ``auc``: area under the accuracy curve over the evaluated rounds, divided by their span
     (the mean accuracy along training); ``curve`` and cumulative seconds at each evaluation
     let the report compute time-to-accuracy against RS; they start with the selector's
-    calibration (RHO-LOSS trains its irreducible-loss model there).
+    calibration (RHO-LOSS trains its irreducible-loss model there). With a ``target`` accuracy,
+    ``rounds_to_target`` and ``seconds_to_target``: where the smoothed curve first reaches it
+    (null when it never does).
     """
     rounds = np.array([r for r, _ in curve], dtype=float)
     acc = np.array([a for _, a in curve], dtype=float)
     tail = max(1, math.ceil(0.2 * len(acc)))
     auc = float(np.trapezoid(acc, rounds) / (rounds[-1] - rounds[0])) if len(acc) > 1 else float(acc[-1])
     cumulative = calibration_seconds + np.cumsum(round_seconds)
-    return {
+    seconds_at_eval = [float(cumulative[int(r) - 1]) for r in rounds]
+    reached = None if target is None else first_reach(curve, seconds_at_eval, target)
+    timing = {} if target is None else {"target_accuracy": target, "rounds_to_target": reached and reached[0],
+                                        "seconds_to_target": reached and reached[1]}
+    return {**timing,
         "final_accuracy": float(acc[-1]), "last20_accuracy": float(acc[-tail:].mean()), "auc": auc,
         "curve": [[int(r), float(a)] for r, a in curve],
-        "seconds_at_eval": [float(cumulative[int(r) - 1]) for r in rounds],
+        "seconds_at_eval": seconds_at_eval,
         "round_ms_mean": 1000 * float(np.mean(round_seconds)),
         "calibration_seconds": float(calibration_seconds),
         "coarse_ms_per_sample": float(np.median(coarse_ms)) if coarse_ms else None,

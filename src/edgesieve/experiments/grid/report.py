@@ -11,6 +11,7 @@ from pathlib import Path
 from edgesieve.experiments.grid.beats import beats_heatmap, beats_table
 from edgesieve.experiments.grid.spec import REFERENCE
 from edgesieve.experiments.statistics import (
+    first_reach,
     format_difference,
     holm_adjust,
     minimum_detectable_effect,
@@ -97,16 +98,6 @@ def _holm(records: list[dict]) -> None:
             r["holm_verdict"] = f"{side} {r['reference']}" if p < 0.05 else "within noise after Holm"
 
 
-def smoothed(curve: list) -> list[tuple[int, float]]:
-    """A curve's accuracies as a centred moving average over 3 evaluations (2 at the ends)."""
-    acc = [a for _, a in curve]
-    out = []
-    for i, (r, _) in enumerate(curve):
-        window = acc[max(0, i - 1): i + 2]
-        out.append((r, sum(window) / len(window)))
-    return out
-
-
 def time_to_accuracy(by_seed: dict, ref: dict) -> dict:
     """Rounds and seconds until the smoothed curve first reaches the reference's (RS's)
     ``last20_accuracy`` of the same seed: median over seeds that reach it, and how many do."""
@@ -115,12 +106,10 @@ def time_to_accuracy(by_seed: dict, ref: dict) -> dict:
         if seed not in ref or "curve" not in m:
             continue
         tried += 1
-        target = ref[seed]["last20_accuracy"]
-        for i, (r, a) in enumerate(smoothed(m["curve"])):
-            if a >= target:
-                rounds.append(r)
-                seconds.append(m["seconds_at_eval"][i])
-                break
+        reached = first_reach(m["curve"], m["seconds_at_eval"], ref[seed]["last20_accuracy"])
+        if reached is not None:
+            rounds.append(reached[0])
+            seconds.append(reached[1])
     median = lambda v: None if not v else sorted(v)[len(v) // 2] if len(v) % 2 else (sorted(v)[len(v) // 2 - 1] + sorted(v)[len(v) // 2]) / 2  # noqa: E731
     return {"rounds_to_rs_level": median(rounds), "seconds_to_rs_level": median(seconds), "reached_rs_level": f"{len(rounds)}/{tried}"}
 

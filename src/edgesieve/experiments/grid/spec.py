@@ -35,10 +35,13 @@ REFERENCE = {"drip": "random", "titan": "rs", "store": "reservoir"}
 #: ``iid_stream``: "scenario" (the iid scenario over the stream pool, like every other stream) or
 #: "shuffled_training_set" (the Titan paper's setting and ``reproduce titan``'s: the rounds draw a
 #: seeded shuffle of the whole training set, the calibration samples held out)
-TITAN_GRID_KEYS = {"pool": None, "validation": 0, "eval_on": "test", "eval_subset": None, "iid_stream": "scenario"}
+#: ``target_accuracy``: a cell records the rounds and seconds until its smoothed curve first
+#: reaches it (``rounds_to_target``, ``seconds_to_target``; null when it never does)
+TITAN_GRID_KEYS = {"pool": None, "validation": 0, "eval_on": "test", "eval_subset": None, "iid_stream": "scenario",
+                   "target_accuracy": None}
 IID_STREAMS = ("scenario", "shuffled_training_set")
 #: settings added after cells were committed: left out of a cell's config at their defaults
-GRID_LATE_SETTINGS = {"iid_stream": "scenario", "coarse_pool": 1, "pin_cores": False}
+GRID_LATE_SETTINGS = {"iid_stream": "scenario", "coarse_pool": 1, "pin_cores": False, "target_accuracy": None}
 _TITAN_KEYS = tuple(f.name for f in fields(OnlineConfig) if f.name not in ("method", "seed")) + tuple(TITAN_GRID_KEYS)
 _DRIP_KEYS = ("epochs", "batch_size", "lr", "pool", "dpw", "label_noise", "split")
 CONFIG_KEYS = {"titan": _TITAN_KEYS, "drip": _DRIP_KEYS, "store": _DRIP_KEYS + ("capacity", "class_source")}
@@ -196,6 +199,9 @@ class Grid:
                 raise GridError(f"[config] {key} must be a positive integer, got {out[key]!r}")
         if not isinstance(out["validation"], int) or out["validation"] < 0:
             raise GridError(f"[config] validation must be an integer >= 0, got {out['validation']!r}")
+        target = out["target_accuracy"]
+        if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target <= 1):
+            raise GridError(f"[config] target_accuracy must be an accuracy in (0, 1], got {target!r}")
         if out["iid_stream"] not in IID_STREAMS:
             raise GridError(f"[config] iid_stream must be one of {', '.join(IID_STREAMS)}, got {out['iid_stream']!r}")
         if out["iid_stream"] != "scenario" and (out["pool"] is not None or out["validation"] or c.get("rounds") == "pass"):
