@@ -47,7 +47,7 @@ class ShallowFeatures:
         f = pooled(out[0], self.pool)
         if f.dim() == 4 and not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last):
             f = f.permute(0, 2, 3, 1)  # flatten in memory order: no copy (distances ignore the order)
-        return f.reshape(f.shape[0], -1)
+        return f.flatten(1)  # (0, D) for an empty batch too
 
 
 def pooled(f: torch.Tensor, pool: int) -> torch.Tensor:
