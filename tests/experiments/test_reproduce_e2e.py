@@ -19,8 +19,9 @@ def test_tiny_reproduction(dataset, tmp_path, capsys):
     except DatasetNotFoundError:
         pytest.skip(f"{dataset} not fetched (run `edgesieve data fetch {dataset}`)")
     out = tmp_path / dataset
-    argv = ["reproduce", "drip", "--dataset", dataset, "--runs", "2", "--pool", "300", "--epochs", "1",
-            "--dpw-sweep", "0.2,0.4", "--noise-sweep", "0,0.3", "--out", str(out), "--no-progress"]
+    argv = ["reproduce", "drip", "--dataset", dataset, "--runs", "2", "--sweep-runs", "1", "--pool", "300", "--epochs", "1",
+            "--dpw-sweep", "0.2,0.4", "--noise-sweep", "0,0.3", "--out", str(out), "--no-progress",
+            "--in-process"]  # the Ray path: test_both_reproductions_take_a_stream_scenario and tests/experiments/test_grid.py
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "drip − Random" in printed and "report:" in printed
