@@ -157,7 +157,8 @@ class Grid:
                 raise GridError("the titan protocol is measured against RS: include rs in the methods")
             return
         per_point = [n for n in list_selectors() if n not in list_batch_methods() and n != "random"]
-        bases = [drip_method(m)[0] for m in self.methods]
+        parsed = [drip_method(m) for m in self.methods]
+        bases = [b for b, _ in parsed]
         bad = [m for m, b in zip(self.methods, bases) if b not in per_point and b not in DRIP_ARMS]
         if bad:
             raise GridError(f"unknown methods {bad} for the drip protocol; available: {', '.join(per_point + list(DRIP_ARMS))}")
@@ -167,8 +168,8 @@ class Grid:
                             "run one grid per selector")
         if not any(b == "random" for b in bases):
             raise GridError("the drip protocol is measured against random: include random in the methods")
-        for m, b in zip(self.methods, bases):
-            if drip_method(m)[1] is not None and b not in ("drip", "random"):
+        for m, (b, own_dpw) in zip(self.methods, parsed):
+            if own_dpw is not None and b not in ("drip", "random"):
                 raise GridError(f"drip protocol method {m!r}: only drip and random take a dpw (the baseline and "
                                 "all-data arms do not depend on it)")
 
@@ -239,8 +240,8 @@ class Grid:
     def task_dpws(self, task: "Task") -> tuple[float, ...]:
         """Every DPW a DRIP-protocol task computes: one run serves them all (the baseline and
         all-data models are shared)."""
-        return tuple(sorted({self.dpw(task.dataset, m) for m in task.methods if drip_method(m)[0] != "baseline"
-                             and drip_method(m)[0] != "all_data"} or {self.dpw(task.dataset)}))
+        dpws = {self.dpw(task.dataset, m) for m in task.methods if drip_method(m)[0] not in ("baseline", "all_data")}
+        return tuple(sorted(dpws or {self.dpw(task.dataset)}))
 
     def drip_config(self, dataset: str, stream: str = "iid", dpws: tuple[float, ...] | None = None) -> ProtocolConfig:
         recipe = dataset_spec(dataset).recipe
