@@ -174,16 +174,86 @@ def delay_budget(folder: Path, n: int = 3000) -> list[dict]:
     return rows
 
 
+# Batch 1 side by side: what a device engineer compares with the inference they already run.
+BATCH_ONE_MODELS = (("mnist_cnn", (1, 28, 28)), ("audio_cnn", (1, 8000)), ("audio_resnet1d", (1, 8000)),
+                    ("imu_cnn", (6, 100)))
+
+
+def paired_medians(plain, ours, inputs) -> tuple[float, float]:
+    """Median ms of ``plain(x)`` and ``ours(x)`` over single inputs, the two calls alternating
+    sample by sample, so that load from anything else on the machine hits both alike."""
+    for x in inputs[:20]:
+        plain(x), ours(x)
+    times = np.empty((len(inputs), 2))
+    for i, x in enumerate(inputs):
+        t0 = time.perf_counter()
+        plain(x)
+        t1 = time.perf_counter()
+        ours(x)
+        times[i] = t1 - t0, time.perf_counter() - t1
+    return tuple(float(v) for v in 1000 * np.median(times, axis=0))
+
+
+def batch_one(folder: Path, n: int = 2000) -> list[dict]:
+    """One arrival at a time, one thread: plain inference against our filter, per model, in torch
+    (``model(x)`` under no_grad against ``DripSelector.decide``) and in onnxruntime (the model
+    exported plainly against the exported filter, same session options). Random weights: the
+    time does not depend on them."""
+    import onnxruntime as ort
+
+    from edgesieve.models import build_model
+    from edgesieve.runtime import OnnxFilter
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows = []
+    for name, shape in BATCH_ONE_MODELS:
+        torch.manual_seed(0)
+        model = build_model(name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            selector = DripSelector(model).calibrate(torch.rand(400, *shape))
+        inputs = torch.rand(n, 1, *shape)
+
+        def plain(x):
+            with torch.no_grad():
+                return model(x)
+
+        torch_plain, torch_ours = paired_medians(plain, selector.decide, inputs)
+        row = {"model": name, "sample_shape": list(shape), "closed_form": selector.cam_.uses_closed_form,
+               "torch_plain_ms": torch_plain, "torch_filter_ms": torch_ours, "torch_ratio": torch_plain / torch_ours}
+        if selector.cam_.uses_closed_form:
+            export_drip_onnx(selector, folder / f"{name}_filter.onnx")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(model.eval(), (torch.rand(2, *shape),), str(folder / f"{name}_plain.onnx"),
+                                  input_names=["x"], dynamic_axes={"x": {0: "batch"}}, dynamo=False)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            session = ort.InferenceSession(str(folder / f"{name}_plain.onnx"), options, providers=["CPUExecutionProvider"])
+            filt = OnnxFilter(folder / f"{name}_filter.onnx", threads=1)
+            arrays = inputs.numpy()
+            onnx_plain, onnx_ours = paired_medians(lambda x: session.run(None, {"x": x}), filt.decide, arrays)
+            row.update(onnx_plain_ms=onnx_plain, onnx_filter_ms=onnx_ours, onnx_ratio=onnx_plain / onnx_ours)
+        rows.append(row)
+        print(row, flush=True)
+    torch.set_num_threads(threads)
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=10_000, help="stream length (default: the 10,000 MNIST test images)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--only", choices=("delay",), help="measure only this part; the rest of device.json is kept")
+    parser.add_argument("--only", choices=("delay", "batch1"), help="measure only this part; the rest of device.json is kept")
     args = parser.parse_args(argv)
-    if args.only == "delay":
+    if args.only:
         with tempfile.TemporaryDirectory() as tmp:
             data = json.loads((args.out / "device.json").read_text())
-            data["delay_budget"] = delay_budget(make_artifacts(Path(tmp), args.samples))
+            if args.only == "delay":
+                data["delay_budget"] = delay_budget(make_artifacts(Path(tmp), args.samples))
+            else:
+                data["batch_one"] = batch_one(Path(tmp))
         (args.out / "device.json").write_text(json.dumps(data, indent=1))
         write_markdown(args.out, data)
         return
@@ -204,13 +274,31 @@ def main(argv=None):
         writes = {s: store_write_rate(folder, 20_000, s) for s in ("FULL", "NORMAL")}
         print("store writes/s:", writes)
         delay = delay_budget(folder)
+        single = batch_one(folder)
     meta = {"edgesieve": __version__, "torch": torch.__version__, "platform": platform.platform(),
             "samples": args.samples, "command": "python benchmarks/bench_device.py " + " ".join(argv or [])}
     args.out.mkdir(parents=True, exist_ok=True)
     data = {"meta": meta, "filter": rows, "memory_against_plain_inference": memory, "store_writes_per_s": writes,
-            "delay_budget": delay}
+            "delay_budget": delay, "batch_one": single}
     (args.out / "device.json").write_text(json.dumps(data, indent=1))
     write_markdown(args.out, data)
+
+
+def batch_one_markdown(rows: list[dict]) -> list[str]:
+    lines = ["One arrival at a time (batch 1, one thread, median ms over 2,000 random inputs, plain and ours "
+             "alternating sample by sample; `python benchmarks/bench_device.py --only batch1` measures this table "
+             "alone). Plain: the model's own inference, `model(x)` under no_grad in torch, the model exported plainly "
+             "in onnxruntime (same session options as the filter). Ours: `DripSelector.decide` (input checks, score, "
+             "decision, softmax) and the exported filter's `OnnxFilter.decide`. Ratio = plain / ours; goal at least 0.9.\n",
+             "| model | input | Grad-CAM | torch plain | torch ours | ratio | onnxruntime plain | onnxruntime ours | ratio |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        form = "closed form" if r["closed_form"] else "autograd (head is not GAP + linear)"
+        onnx = (f"{r['onnx_plain_ms']:.3f} | {r['onnx_filter_ms']:.3f} | {r['onnx_ratio']:.2f}x" if "onnx_ratio" in r
+                else "- | not exportable (needs a backward pass) | -")
+        lines.append(f"| {r['model']} | {'x'.join(map(str, r['sample_shape']))} | {form} | {r['torch_plain_ms']:.3f} | "
+                     f"{r['torch_filter_ms']:.3f} | {r['torch_ratio']:.2f}x | {onnx} |")
+    return lines + [""]
 
 
 def write_markdown(out: Path, data: dict) -> None:
@@ -218,6 +306,10 @@ def write_markdown(out: Path, data: dict) -> None:
     lines = [
         "# Device budgets (MNIST CNN, 2 threads, micro-batches of 64)\n",
         f"Command: `{meta['command']}`; {meta['samples']} MNIST-sized samples; {meta['platform']}.\n",
+    ]
+    if data.get("batch_one"):
+        lines += batch_one_markdown(data["batch_one"])
+    lines += [
         "| runtime | input | peak RSS of the whole process (MB) | p50 ms/sample | p90 | p99 | wall s |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]

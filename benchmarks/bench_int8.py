@@ -91,7 +91,11 @@ def main(argv=None) -> None:
         *[f"| {m} | {r.size_bytes:,} B ({r.size_bytes / r.float_size_bytes:.0%}) | {r.latency_ms:.3f} | "
           f"{r.keep_agreement:.2%} | {r.predicted_agreement:.2%} |" for m, r in reports.items()],
         "", f"Agreement on {report.n_holdout} test images; the goal of the device issue is at least 99% agreement, "
-        "latency at most the float filter's and about a third of its size.", "",
+        "latency at most the float filter's and about a third of its size. `int8` and `int8-a16` quantise the "
+        "convolutions' weights and activations (onnxruntime's static quantisation, QDQ); `int8-weights` stores only "
+        "the weights as int8 (per output channel), folded back into float weights when onnxruntime loads the file, "
+        "so it computes in float: a smaller file to ship, the float filter's arithmetic, latency and memory at run "
+        "time.", "",
         "The yardstick: the float filter's windows calibrated on three other 2,000-image validation samples agree "
         "with the shipped ones on " + ", ".join(f"{a:.1%}" for a in recalibrated) + " of the test images' "
         "decisions: DRIP's min-std windows move far more with the calibration sample than with int8 arithmetic.",

@@ -116,3 +116,12 @@ def test_model_without_logits():
     model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU())
     with pytest.raises(ValueError, match=r"logits of shape \(N, C\)"):
         GradCAM(model, "1").scores(torch.randn(2, 1, 8))
+
+
+def test_finite_values_whose_sum_overflows_pass(conv2d_model):
+    # the finiteness check sums first; a sum that overflows is checked value by value
+    x = torch.full((2, 1, 12, 12), 3e38)
+    assert GradCAM(conv2d_model).scores(x).shape == (2,)
+    x[1, 0, 0, 0], x[1, 0, 0, 1] = float("inf"), float("-inf")  # their sum is NaN
+    with pytest.raises(ValueError, match=r"NaN or Inf values in 1 sample\(s\), at batch indices \[1\]"):
+        GradCAM(conv2d_model).scores(x)

@@ -145,3 +145,53 @@ def test_batch_does_not_mix_samples(conv2d_model):
 def test_layer_given_as_module(conv2d_model):
     cam = GradCAM(conv2d_model, conv2d_model.features)
     assert cam.layer_name == "features" and cam.options["layer"] == "features"
+
+
+def test_exact_closed_form_reads_the_layer_without_hooks_and_traces_eval_mode():
+    """A head proven from the graph runs the model's own graph returning the layer's output:
+    no hook, no per-call check of the logits; a forward reading ``self.training`` is traced as
+    it runs in eval mode, whatever mode the model was in when GradCAM was built."""
+
+    class TrainingFlag(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            h = self.pool(self.conv(x)).flatten(1)
+            return self.fc(nn.functional.dropout(h, 0.5, training=self.training))
+
+    torch.manual_seed(0)
+    model = TrainingFlag().train()
+    cam = GradCAM(model, "conv")
+    assert cam.uses_closed_form and cam._split is not None
+    x = torch.randn(5, 1, 6, 6)
+    calls = []
+    model.conv.register_forward_hook(lambda *a: calls.append(1))  # the user's own hook still runs
+    scores = cam.scores(x)
+    with torch.no_grad():
+        eval_logits = model.eval()(x)
+    model.train()
+    assert torch.equal(cam.explain(x).logits, eval_logits)  # no dropout: eval mode, as traced
+    assert torch.allclose(scores, GradCAM(model, "conv", closed_form=False).scores(x), atol=1e-6)
+    assert calls and model.training
+
+
+def test_mean_taken_for_gap_is_checked_on_every_call():
+    class MeanHead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(1, 4, 3)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).mean(-1))
+
+    torch.manual_seed(0)
+    model = MeanHead()
+    cam = GradCAM(model, "conv")
+    assert cam.uses_closed_form and cam._split is None  # not proven exact: hooks and the logits check
+    x = torch.randn(3, 1, 9)
+    assert torch.allclose(cam.scores(x), GradCAM(model, "conv", closed_form=False).scores(x), atol=1e-6)

@@ -4,6 +4,7 @@ import torch
 
 from edgesieve import DripSelector
 from edgesieve.export import ExportError, export_drip_onnx
+from edgesieve.reasons import REASON_CODES
 from edgesieve.runtime import OnnxFilter, OnnxFilterError
 
 
@@ -89,3 +90,45 @@ def test_the_softmax_matches_torch_and_an_older_four_output_filter_still_runs(de
     with RetainedStore(tmp_path / "s.db", capacity=Capacity(max_samples=2, policy="cstu", n_classes=10)) as store:
         with pytest.raises(ValueError, match="reads the model's entropy of each sample.*export it again"):
             store.commit("s", batch, BatchTally(4, d.predicted[:4], np.ones(4, bool), int(x[0].nbytes)))
+
+
+def test_uncalibrated_class_is_kept_with_its_reason_in_the_graph(tmp_path):
+    # a class with no thresholds gets the bounds (+inf, -inf) in the graph: kept, reason uncalibrated_class
+    torch.manual_seed(0)
+    from edgesieve.models import MnistCNN
+
+    model = MnistCNN().eval()
+    x = torch.rand(120, 1, 28, 28)
+    y = torch.arange(120) % 10
+    fresh = torch.rand(300, 1, 28, 28)  # not the calibration points, whose scores are the window edges
+    with torch.no_grad():
+        common = int(model(fresh).argmax(1).mode().values)
+    y[y == common] = (common + 1) % 10  # the class predicted most often has no calibration points
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = DripSelector(model, group_by="label", dpw=0.3).calibrate(x, y)
+    assert sel.uncalibrated_classes_ == [common]
+    export_drip_onnx(sel, tmp_path / "f.onnx", sample=fresh)
+    ref = sel.decide(fresh)
+    out = OnnxFilter(tmp_path / "f.onnx").decide(fresh.numpy())
+    assert np.array_equal(out.reason, ref.reason.numpy()) and np.array_equal(out.keep, ref.keep.numpy())
+    mask = np.isin(out.predicted, sel.uncalibrated_classes_)
+    assert mask.any() and out.keep[mask].all() and (out.reason[mask] == REASON_CODES["uncalibrated_class"]).all()
+
+
+def test_single_arrivals_decide_as_inside_a_batch(device_artifacts):
+    """Batch 1 on the device: the same keep/drop and reason as the same point inside a batch."""
+    x = mnist_sized_inputs(300)
+    filt = OnnxFilter(device_artifacts["folder"] / "filter.onnx")
+    batch = filt.decide(x)
+    alone = [filt.decide(x[i : i + 1]) for i in range(len(x))]
+    assert np.array_equal(np.concatenate([d.keep for d in alone]), batch.keep)
+    assert np.array_equal(np.concatenate([d.reason for d in alone]), batch.reason)
+    sel = device_artifacts["selector"]
+    torch_batch = sel.decide(torch.from_numpy(x))
+    torch_alone = [sel.decide(torch.from_numpy(x[i : i + 1])) for i in range(len(x))]
+    assert torch.equal(torch.cat([d.keep for d in torch_alone]), torch_batch.keep)
+    assert torch.equal(torch.cat([d.reason for d in torch_alone]), torch_batch.reason)
+    assert torch.allclose(torch.cat([d.score for d in torch_alone]), torch_batch.score, rtol=1e-5, atol=1e-7)

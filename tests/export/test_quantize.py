@@ -46,7 +46,7 @@ def test_an_int8_filter_agrees_with_the_float_one_and_runs_like_any_filter(devic
 
 
 @pytest.mark.parametrize("kwargs,error,message", [
-    ({"mode": "int4"}, ValueError, "unknown quantisation 'int4'; known: int8, int8-a16"),
+    ({"mode": "int4"}, ValueError, "unknown quantisation 'int4'; known: int8, int8-a16, int8-weights"),
     ({"calibration": np.zeros((10, 28, 28), np.float32)}, ValueError, r"calibration data must be floating-point samples of shape \(1, 28, 28\)"),
     ({"holdout": np.full((5, 1, 28, 28), np.nan, np.float32)}, ValueError, "held-out data holds NaN or Inf"),
 ])
@@ -82,6 +82,27 @@ def test_export_quantize_on_the_command_line(device_artifacts, tmp_path, capsys)
     assert "On 100 held-out samples: keep/drop agreement" in out and (tmp_path / "f8.onnx").exists()
     for extra, message in ((["--quantize", "int4", "--calibration", str(tmp_path / "cal.npy")], "unknown quantisation 'int4'"),
                            (["--quantize", "int8"], "needs --calibration DATA"),
-                           (["--calibration", str(tmp_path / "cal.npy")], "go with --quantize (int8, int8-a16)")):
+                           (["--calibration", str(tmp_path / "cal.npy")], "go with --quantize (int8, int8-a16, int8-weights)")):
         assert main(base + ["--out", str(tmp_path / "bad.onnx")] + extra) == 2
         assert message in capsys.readouterr().err and not (tmp_path / "bad.onnx").exists()
+
+
+def test_int8_weights_store_int8_convolutions_that_fold_back_to_the_float_arithmetic(device_artifacts, tmp_path):
+    """int8-weights: a third of the file, the graph's weights rebuilt as Cast * scale, which
+    onnxruntime folds at load."""
+    import onnx
+
+    stream = device_artifacts["stream"]
+    folder = device_artifacts["folder"]
+    report = quantize_filter(folder / "filter.onnx", tmp_path / "w8.onnx", stream[:800], stream[800:1400],
+                             mode="int8-weights", latency_samples=20)
+    assert report.size_bytes < 0.45 * report.float_size_bytes
+    assert report.keep_agreement > 0.9 and report.predicted_agreement > 0.95
+    proto = onnx.load(str(tmp_path / "w8.onnx"))
+    int8 = [i for i in proto.graph.initializer if i.name.endswith("_int8")]
+    assert len(int8) == sum(n.op_type == "Conv" for n in proto.graph.node) and "QuantizeLinear" not in {n.op_type for n in proto.graph.node}
+    q = OnnxFilter(tmp_path / "w8.onnx")
+    assert q.session.get_modelmeta().custom_metadata_map["quantized"] == "int8-weights"
+    # the rebuilt weights are the float weights up to half a quantisation step per channel
+    float_out, q_out = OnnxFilter(folder / "filter.onnx").decide(stream[:200]), q.decide(stream[:200])
+    assert np.abs(float_out.probs - q_out.probs).max() < 0.05

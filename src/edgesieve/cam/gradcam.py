@@ -4,6 +4,7 @@ layers that feed global average pooling and one linear layer."""
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from edgesieve.cam import functional as CF
-from edgesieve.cam.layers import expected_input, find_gap_linear_head, resolve_layer
+from edgesieve.cam.layers import expected_input, gap_linear_head, layer_and_output, resolve_layer
 from edgesieve.validation import as_batch, as_labels
 
 
@@ -67,7 +68,8 @@ class GradCAM:
         self.closed_form = closed_form
         self._expected_input = expected_input(model)
         self._modules = list(model.modules())  # walked on every call to save/restore train flags
-        self._head_name = self._find_head()
+        self._head_name, self._head_exact, self._split = self._find_head()
+        self._head = model.get_submodule(self._head_name) if self._head_name is not None else None
         self._warned_fallback = False
 
     @property
@@ -90,16 +92,22 @@ class GradCAM:
             "closed_form": self.closed_form,
         }
 
-    def _find_head(self) -> str | None:
+    def _find_head(self) -> tuple[str | None, bool, torch.fx.GraphModule | None]:
+        """(linear layer of the closed form, whether the graph proves it exactly, a module that
+        returns the layer's output with the logits). An exact proof needs no check of the logits
+        per call; otherwise every call checks them and falls back to autograd when they differ."""
         if self.closed_form is False:
-            return None
-        head = find_gap_linear_head(self.model, self.layer_name)
-        if head is None and self.closed_form is True:
+            return None, False, None
+        head = gap_linear_head(self.model, self.layer_name)
+        if head is not None:
+            split = layer_and_output(self.model, head.graph, self.layer_name) if head.exact else None
+            return head.linear, head.exact, split
+        if self.closed_form is True:
             linears = [n for n, m in self.model.named_modules() if isinstance(m, nn.Linear)]
             if not linears:
                 raise ValueError("closed_form=True needs a final nn.Linear layer; the model has none")
-            head = linears[-1]  # every call checks the logits really are W @ GAP(A) + b
-        return head
+            return linears[-1], False, None  # every call checks the logits really are W @ GAP(A) + b
+        return None, False, None
 
     # -- public calls -------------------------------------------------------------------------
 
@@ -121,14 +129,20 @@ class GradCAM:
         """``explain`` on a batch that ``as_batch`` already checked (a caller's hot path: the
         finiteness check is not paid twice); the model's input shape is still checked."""
         self._check_shape(x)
+        if self._split is not None and target is None and not return_heatmaps:
+            return self._exact_scores(x)
         with self._eval_mode(), _inference_mode_off():
+            # without a target the maps explain the predicted class: one argmax serves both
+            predicted = None
             if self.uses_closed_form:
                 result = self._closed_form(x, target)
                 if result is not None:
-                    raw, logits, target = result
-                    return self._finish(x, raw, logits, target, return_heatmaps, closed_form=True)
-            raw, logits, target = self._autograd(x, target)
-            return self._finish(x, raw, logits, target, return_heatmaps, closed_form=False)
+                    raw, logits, chosen = result
+                    predicted = chosen if target is None else None
+                    return self._finish(x, raw, logits, chosen, return_heatmaps, closed_form=True, predicted=predicted)
+            raw, logits, chosen = self._autograd(x, target)
+            predicted = chosen if target is None else None
+            return self._finish(x, raw, logits, chosen, return_heatmaps, closed_form=False, predicted=predicted)
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -168,16 +182,7 @@ class GradCAM:
         captured: list[torch.Tensor] = []
 
         def hook(module, inputs, output):
-            if not isinstance(output, torch.Tensor):
-                raise TypeError(
-                    f"layer {self.layer_name!r} returns {type(output).__name__}, not a tensor; "
-                    "choose a layer whose output is a tensor (N, K, *positions)"
-                )
-            if output.dim() < 3:
-                raise ValueError(
-                    f"layer {self.layer_name!r} outputs shape {tuple(output.shape)}; Grad-CAM needs "
-                    "(N, K, *positions), e.g. a Conv1d/Conv2d layer or the activation after it"
-                )
+            self._check_activations(output)
             if captured:
                 raise ValueError(
                     f"layer {self.layer_name!r} is called more than once per forward pass; "
@@ -206,10 +211,26 @@ class GradCAM:
             handle.remove()
         if not captured:
             raise ValueError(f"layer {self.layer_name!r} was not called during the forward pass")
+        self._check_logits(logits, x)
+        return logits, captured[0]
+
+    def _check_activations(self, output) -> None:
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(
+                f"layer {self.layer_name!r} returns {type(output).__name__}, not a tensor; "
+                "choose a layer whose output is a tensor (N, K, *positions)"
+            )
+        if output.dim() < 3:
+            raise ValueError(
+                f"layer {self.layer_name!r} outputs shape {tuple(output.shape)}; Grad-CAM needs "
+                "(N, K, *positions), e.g. a Conv1d/Conv2d layer or the activation after it"
+            )
+
+    @staticmethod
+    def _check_logits(logits, x: torch.Tensor) -> None:
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != x.shape[0]:
             shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             raise ValueError(f"the model must return logits of shape (N, C), got {shape}")
-        return logits, captured[0]
 
     def _targets(self, target, logits: torch.Tensor) -> torch.Tensor:
         if target is None:
@@ -217,8 +238,46 @@ class GradCAM:
         return as_labels(target, logits.shape[0], "target", n_classes=logits.shape[1])
 
     def _closed_form(self, x: torch.Tensor, target):
-        logits, activations = self._forward_capturing(x, grad_from_layer=False)
-        head = self.model.get_submodule(self._head_name)
+        if self._split is not None:
+            logits, activations = self._forward_split(x)
+        else:
+            logits, activations = self._forward_capturing(x, grad_from_layer=False)
+        head = self._head
+        weight = head.weight
+        if not self._head_exact and not self._logits_match(activations, logits, head):
+            return None
+        target = self._targets(target, logits)
+        positions = math.prod(activations.shape[2:])
+        alpha = weight.detach()[target] / positions
+        return CF.cam_from_channel_weights(activations.detach(), alpha), logits.detach(), target
+
+    def _exact_scores(self, x: torch.Tensor) -> CAMResult:
+        """A device's hot path: scores of the predicted classes by the exact closed form. The
+        same arithmetic as the general path, with no step that a single arrival need not pay
+        for (no autograd context, one argmax, the head module looked up once)."""
+        with self._eval_mode():
+            logits, activations = self._forward_split(x)
+        predicted = logits.argmax(dim=1)
+        alpha = self._head.weight.detach()[predicted] / math.prod(activations.shape[2:])
+        raw = CF.cam_from_channel_weights(activations, alpha)
+        out_size = tuple(x.shape[2:]) if self.upsample else None
+        scores = CF.drip_scores_from_raw(raw, normalize=self.normalize, out_size=out_size)
+        return CAMResult(logits=logits, predicted=predicted, target=predicted, scores=scores, heatmaps=None,
+                         closed_form=True)
+
+    def _forward_split(self, x: torch.Tensor):
+        """The closed form's forward when the graph proves it: the model's own graph returns the
+        layer's output with the logits, no hook and no check of the logits needed."""
+        try:
+            with torch.no_grad():
+                activations, logits = self._split(x)
+        except RuntimeError as err:
+            raise ValueError(f"the model's forward pass failed on input of shape {tuple(x.shape)}: {err}") from err
+        self._check_activations(activations)
+        self._check_logits(logits, x)
+        return logits, activations
+
+    def _logits_match(self, activations: torch.Tensor, logits: torch.Tensor, head: nn.Module) -> bool:
         weight, bias = head.weight, head.bias
         k = activations.shape[1]
         pooled = activations.flatten(2).mean(dim=2)
@@ -227,24 +286,21 @@ class GradCAM:
             expected = pooled @ weight.T + (bias if bias is not None else 0)
             tol = 1e-4 * (1 + logits.abs().max())
             matches = bool(((expected - logits).abs() <= tol).all())
-        if not matches:
-            if self.closed_form is True:
-                raise ValueError(
-                    f"closed_form=True, but the logits are not {self._head_name}(GAP(layer "
-                    f"{self.layer_name!r})); use closed_form='auto' or False for this model"
-                )
-            if not self._warned_fallback:
-                warnings.warn(
-                    "Grad-CAM closed form did not reproduce the logits; using autograd instead",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-                self._warned_fallback = True
-            return None
-        target = self._targets(target, logits)
-        positions = activations[0, 0].numel()
-        alpha = weight.detach()[target] / positions
-        return CF.cam_from_channel_weights(activations.detach(), alpha), logits.detach(), target
+        if matches:
+            return True
+        if self.closed_form is True:
+            raise ValueError(
+                f"closed_form=True, but the logits are not {self._head_name}(GAP(layer "
+                f"{self.layer_name!r})); use closed_form='auto' or False for this model"
+            )
+        if not self._warned_fallback:
+            warnings.warn(
+                "Grad-CAM closed form did not reproduce the logits; using autograd instead",
+                RuntimeWarning,
+                stacklevel=5,
+            )
+            self._warned_fallback = True
+        return False
 
     def _autograd(self, x: torch.Tensor, target):
         logits, activations = self._forward_capturing(x, grad_from_layer=True)
@@ -260,7 +316,7 @@ class GradCAM:
             raise ValueError(f"the model's output does not depend on layer {self.layer_name!r}")
         return CF.gradcam_from_gradients(activations.detach(), grads), logits, target
 
-    def _finish(self, x, raw, logits, target, return_heatmaps, *, closed_form) -> CAMResult:
+    def _finish(self, x, raw, logits, target, return_heatmaps, *, closed_form, predicted=None) -> CAMResult:
         out_size = tuple(x.shape[2:]) if self.upsample else None
         if out_size is not None:
             CF.interpolation_mode(raw.dim() - 1, len(out_size))
@@ -272,7 +328,7 @@ class GradCAM:
                 heatmaps = CF.upsample_heatmaps(heatmaps, out_size)
         return CAMResult(
             logits=logits,
-            predicted=logits.argmax(dim=1),
+            predicted=predicted if predicted is not None else logits.argmax(dim=1),
             target=target,
             scores=scores,
             heatmaps=heatmaps,

@@ -3,11 +3,15 @@ only global average pooling and one linear layer (the case where Grad-CAM needs 
 
 from __future__ import annotations
 
+import copy
 import difflib
 import operator
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from edgesieve.hooks import eval_mode
 
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -82,6 +86,15 @@ _GAP_FUNCTIONS = {
 }
 
 
+@dataclass(frozen=True)
+class GapLinearHead:
+    """How a target layer reaches the model's output through GAP and one linear layer."""
+
+    linear: str  # dotted name of the linear layer
+    exact: bool  # proven from the graph alone; False when a ``.mean()`` call was taken for GAP
+    graph: torch.fx.Graph  # the traced model, the target layer one call
+
+
 def find_gap_linear_head(model: nn.Module, layer_name: str) -> str | None:
     """Dotted name of the linear layer when ``layer`` feeds only global average pooling, then
     reshapes/dropout (identities in eval mode), then that one linear layer, whose output is the
@@ -92,31 +105,60 @@ def find_gap_linear_head(model: nn.Module, layer_name: str) -> str | None:
     >>> find_gap_linear_head(net, "1"), find_gap_linear_head(net, "0")
     ('4', None)
     """
-    try:
-        graph = LayerAsLeafTracer(layer_name).trace(model)
-    except Exception:  # untraceable models (data-dependent control flow) fall back to autograd
+    head = gap_linear_head(model, layer_name)
+    return None if head is None else head.linear
+
+
+def gap_linear_head(model: nn.Module, layer_name: str) -> GapLinearHead | None:
+    """:func:`find_gap_linear_head` with the traced graph and whether the proof is exact."""
+    graph = trace_at_layer(model, layer_name)
+    if graph is None:
         return None
     modules = dict(model.named_modules())
     nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == layer_name]
     if len(nodes) != 1:
         return None
-    node, pooled, linear = nodes[0], False, None
+    node, pooled, linear, exact = nodes[0], False, None, True
     while True:
         users = list(node.users)
         if len(users) != 1:
             return None
         node = users[0]
         if node.op == "output":
-            return linear if pooled else None
+            return GapLinearHead(linear, exact, graph) if pooled and linear is not None else None
         if linear is not None:
             return None  # something follows the linear layer
         kind = _classify(node, modules)
-        if kind == "gap" and not pooled:
-            pooled = True
+        if kind in ("gap", "mean") and not pooled:
+            pooled, exact = True, kind == "gap"
         elif kind == "linear" and pooled:
             linear = node.target
         elif kind != "pass":
             return None
+
+
+def trace_at_layer(model: nn.Module, layer_name: str) -> torch.fx.Graph | None:
+    """The model's forward as an fx graph with the target layer one call, traced in eval mode
+    (restored after), the mode every Grad-CAM call runs in, so a forward that reads
+    ``self.training`` is traced as it will run. None when torch.fx cannot trace the model."""
+    try:
+        with eval_mode(model):
+            return LayerAsLeafTracer(layer_name).trace(model)
+    except Exception:  # untraceable models (data-dependent control flow) fall back to autograd
+        return None
+
+
+def layer_and_output(model: nn.Module, graph: torch.fx.Graph, layer_name: str) -> torch.fx.GraphModule:
+    """A module computing ``(output of the target layer, the model's output)`` in one forward.
+
+    It runs the model's own traced graph on the model's own submodules (trained weights and
+    BatchNorm modes are shared, nothing is copied), so no hook is needed to read the layer.
+    """
+    graph = copy.deepcopy(graph)
+    layer = next(n for n in graph.nodes if n.op == "call_module" and n.target == layer_name)
+    output = next(n for n in graph.nodes if n.op == "output")
+    output.args = ((layer, output.args[0]),)
+    return torch.fx.GraphModule(model, graph)
 
 
 def _classify(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
@@ -143,6 +185,6 @@ def _classify(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
         if node.target in _PASS_THROUGH_METHODS:
             return "pass"
         if node.target == "mean":
-            # x.mean(dims) over the position dims; the numerical check on every call confirms it
-            return "gap"
+            # x.mean(dims) over the position dims, or so it seems: every call checks the logits
+            return "mean"
     return "other"

@@ -63,7 +63,9 @@ def add_parsers(sub) -> None:
     exp.add_argument("--quantize", metavar="MODE",
                      help="int8: onnxruntime's static quantisation of the convolutions, calibrated on --calibration, "
                      "with DRIP's windows recalibrated on the quantised graph's own scores (int8-a16: 16-bit "
-                     "activations, closer to the float filter but slower); the report states agreement with the "
+                     "activations, closer to the float filter but slower; int8-weights: int8 weights only, folded "
+                     "back to float when onnxruntime loads the file: a third of the size, the float filter's "
+                     "latency, the closest decisions); the report states agreement with the "
                      "float filter on held-out samples, sizes and batch-1 latencies")
     exp.add_argument("--calibration", metavar="DATA",
                      help="with --quantize: samples as `filter --input` takes them (a data set name, .npy/.npz, a folder); "
@@ -105,7 +107,7 @@ def _export(args) -> None:
     from edgesieve.export.quantize import check_mode, quantize_filter
 
     if args.quantize is None and (args.calibration or args.holdout):
-        raise ValueError("--calibration and --holdout go with --quantize (int8, int8-a16)")
+        raise ValueError("--calibration and --holdout go with --quantize (int8, int8-a16, int8-weights)")
     if args.quantize is not None:
         check_mode(args.quantize)
         if not args.calibration:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from edgesieve.cam import functional as CF
-from edgesieve.cam.layers import LayerAsLeafTracer
+from edgesieve.cam.layers import layer_and_output, trace_at_layer
 from edgesieve.reasons import REASON_CODES
 from edgesieve.selectors.drip import DripSelector
 from edgesieve.state.files import model_fingerprint
@@ -35,47 +35,46 @@ class ExportError(ValueError):
     """The filter cannot be exported faithfully, or the exported graph failed validation."""
 
 
-def _trunk_with_layer_output(model: nn.Module, layer_name: str) -> torch.fx.GraphModule:
-    """The model as an fx graph that returns (activation of ``layer_name``, logits)."""
-    tracer = LayerAsLeafTracer(layer_name)
-    graph = tracer.trace(model)
-    layer_node = next(n for n in graph.nodes if n.op == "call_module" and n.target == layer_name)
-    output = next(n for n in graph.nodes if n.op == "output")
-    logits = output.args[0]
-    graph.erase_node(output)
-    graph.output((layer_node, logits))
-    return torch.fx.GraphModule(tracer.root, graph)
-
-
 class DripFilterGraph(nn.Module):
-    """Closed-form DRIP scoring plus the threshold lookup, as a plain forward pass."""
+    """Closed-form DRIP scoring plus the threshold lookup, as a plain forward pass.
+
+    Written for a small graph, since at batch 1 onnxruntime pays per node, not per element: no
+    shape arithmetic (broadcasting instead of reshapes), one comparison per bound, the reason code
+    looked up by class. A class without thresholds gets the bounds (+inf, -inf), so no
+    finite score is ever inside its window: it is kept, with reason ``uncalibrated_class``.
+    """
 
     def __init__(self, selector: DripSelector, input_positions: tuple[int, ...], layer_positions: tuple[int, ...]):
         super().__init__()
         cam = selector.cam_
-        self.trunk = _trunk_with_layer_output(selector.model, cam.layer_name)
+        self.trunk = layer_and_output(selector.model, trace_at_layer(selector.model, cam.layer_name), cam.layer_name)
         head = selector.model.get_submodule(cam.head_name)
-        # Grad-CAM's alpha in the closed form: W[c] / Z, Z = number of positions of the layer
-        self.register_buffer("alpha", head.weight.detach().clone() / int(np.prod(layer_positions)))
-        self.register_buffer("lower", selector.lower_.float())
-        self.register_buffer("upper", selector.upper_.float())
+        # Grad-CAM's alpha in the closed form: W[c] / Z, Z = number of positions of the layer,
+        # stored as (C, K, 1, ...) so that the predicted class's row broadcasts over the positions
+        alpha = head.weight.detach().clone() / int(np.prod(layer_positions))
+        self.register_buffer("alpha", alpha.reshape(*alpha.shape, *[1] * len(layer_positions)))
+        calibrated = ~torch.isnan(selector.lower_)
+        self.register_buffer("lower", torch.where(calibrated, selector.lower_, float("inf")).float())
+        self.register_buffer("upper", torch.where(calibrated, selector.upper_, float("-inf")).float())
+        kept = torch.where(calibrated, REASON_CODES["outside_window"], REASON_CODES["uncalibrated_class"])
+        self.register_buffer("kept_reasons", kept.to(torch.int8))
+        self.register_buffer("dropped_reason", torch.tensor(REASON_CODES["inside_window"], dtype=torch.int8))
         self.normalize = cam.normalize
         out_size = input_positions if cam.upsample else layer_positions
-        self.register_buffer("mean_weights", CF.upsampled_mean_weights(layer_positions, out_size).flatten().float())
+        self.register_buffer("mean_weights", CF.upsampled_mean_weights(layer_positions, out_size).float())
+        self.positions = tuple(range(1, 1 + len(layer_positions)))
 
     def forward(self, x):
         activations, logits = self.trunk(x)
         predicted = logits.argmax(dim=1)
-        raw = CF.cam_from_channel_weights(activations, self.alpha[predicted]).flatten(1)
-        score = CF.drip_scores_weighted(raw, self.mean_weights, self.normalize)
-        lower, upper = self.lower[predicted], self.upper[predicted]
-        inside = (score >= lower) & (score <= upper)
-        reason = torch.where(
-            torch.isnan(lower),
-            torch.full_like(predicted, REASON_CODES["uncalibrated_class"]),
-            torch.where(inside, torch.full_like(predicted, REASON_CODES["inside_window"]), torch.zeros_like(predicted)),
-        )
-        return score, predicted, ~inside, reason.to(torch.int8), logits.softmax(dim=1)
+        raw = torch.relu((self.alpha[predicted] * activations).sum(dim=1))
+        if self.normalize == "none":
+            score = (raw * self.mean_weights).sum(dim=self.positions)
+        else:
+            score = CF.drip_scores_weighted(raw.flatten(1), self.mean_weights.flatten(), self.normalize)
+        keep = (score < self.lower[predicted]) | (score > self.upper[predicted])
+        reason = torch.where(keep, self.kept_reasons[predicted], self.dropped_reason)
+        return score, predicted, keep, reason, logits.softmax(dim=1)
 
 
 @dataclass(frozen=True)

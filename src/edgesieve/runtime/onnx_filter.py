@@ -59,5 +59,6 @@ class OnnxFilter:
         if x.shape[0] == 0:
             raise ValueError("empty batch")
         score, predicted, keep, reason, *rest = self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})
-        return BatchDecision(keep=keep.astype(bool), score=score, predicted=predicted.astype(np.int64),
-                             reason=reason.astype(np.int8), probs=rest[0] if rest else None)
+        # copy=False: the graph's outputs already have these types (a copy each costs at batch 1)
+        return BatchDecision(keep=keep.astype(bool, copy=False), score=score, predicted=predicted.astype(np.int64, copy=False),
+                             reason=reason.astype(np.int8, copy=False), probs=rest[0] if rest else None)
