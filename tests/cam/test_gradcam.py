@@ -71,7 +71,7 @@ def test_forcing_closed_form_on_a_wrong_model_raises(two_head_model):
 
 
 def test_autograd_path_on_two_linear_head_runs(two_head_model):
-    heat = GradCAM(two_head_model).heatmaps(torch.randn(3, 1, 32))
+    heat = GradCAM(two_head_model, closed_form=False).heatmaps(torch.randn(3, 1, 32))
     assert heat.shape == (3, 32) and (heat >= 0).all()
 
 
@@ -195,3 +195,33 @@ def test_mean_taken_for_gap_is_checked_on_every_call():
     assert cam.uses_closed_form and cam._split is None  # not proven exact: hooks and the logits check
     x = torch.randn(3, 1, 9)
     assert torch.allclose(cam.scores(x), GradCAM(model, "conv", closed_form=False).scores(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["two_head", "audio_cnn"])
+def test_flatten_mlp_head_closed_form_equals_autograd(two_head_model, name):
+    """The paper's audio head (max pool, flatten, Linear, ReLU, Linear) needs no backward: the
+    closed form equals autograd Grad-CAM, for predicted and for given targets."""
+    from edgesieve.models import build_model
+
+    torch.manual_seed(0)
+    model, shape = (two_head_model, (1, 32)) if name == "two_head" else (build_model("audio_cnn"), (1, 8000))
+    fast, slow = GradCAM(model), GradCAM(model, closed_form=False)
+    assert not fast.needs_backward and slow.needs_backward and not fast.uses_closed_form
+    x = torch.randn(6, *shape)
+    a, b = fast.explain(x), slow.explain(x)
+    assert a.closed_form and not b.closed_form and torch.equal(a.predicted, b.predicted)
+    scale = b.scores.abs().max()
+    assert torch.allclose(a.scores, b.scores, atol=1e-5 * scale) and torch.allclose(a.heatmaps, b.heatmaps, atol=1e-5 * b.heatmaps.abs().max())
+    target = torch.arange(6) % 3
+    assert torch.allclose(fast.scores(x, target), slow.scores(x, target), atol=1e-5 * scale)
+    assert _hooks(model) == 0
+
+
+def test_heads_that_are_not_the_mlp_pattern_keep_autograd():
+    torch.manual_seed(0)
+    tanh = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.Linear(24, 5), nn.Tanh(), nn.Linear(5, 3)).eval()
+    avg = nn.Sequential(nn.Conv1d(1, 4, 3), nn.AvgPool1d(2), nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 3)).eval()
+    three = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.Linear(24, 5), nn.ReLU(), nn.Linear(5, 5), nn.ReLU(),
+                          nn.Linear(5, 3)).eval()
+    for model in (tanh, avg, three):
+        assert GradCAM(model, "0").needs_backward

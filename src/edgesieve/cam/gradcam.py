@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from edgesieve.cam import functional as CF
-from edgesieve.cam.layers import expected_input, gap_linear_head, layer_and_output, resolve_layer
+from edgesieve.cam.layers import expected_input, flatten_mlp_head, gap_linear_head, layer_and_output, resolve_layer
 from edgesieve.validation import as_batch, as_labels
 
 
@@ -70,12 +70,24 @@ class GradCAM:
         self._modules = list(model.modules())  # walked on every call to save/restore train flags
         self._head_name, self._head_exact, self._split = self._find_head()
         self._head = model.get_submodule(self._head_name) if self._head_name is not None else None
+        self._mlp = None  # (hidden linear, output linear) of a flatten-MLP head, when proven
+        if self._head_name is None and self.closed_form == "auto":
+            mlp = flatten_mlp_head(model, self.layer_name)
+            if mlp is not None:
+                self._mlp = (model.get_submodule(mlp.hidden), model.get_submodule(mlp.out))
+                self._split = layer_and_output(model, mlp.graph, self.layer_name, also=(mlp.hidden_node,))
         self._warned_fallback = False
 
     @property
     def uses_closed_form(self) -> bool:
         """Whether calls take the no-backward path."""
         return self._head_name is not None
+
+    @property
+    def needs_backward(self) -> bool:
+        """Whether calls run autograd: neither closed form (GAP + linear, or the flatten-MLP head
+        of :func:`edgesieve.cam.layers.flatten_mlp_head`) is proven for this layer."""
+        return self._head_name is None and self._mlp is None
 
     @property
     def head_name(self) -> str | None:
@@ -129,7 +141,12 @@ class GradCAM:
         """``explain`` on a batch that ``as_batch`` already checked (a caller's hot path: the
         finiteness check is not paid twice); the model's input shape is still checked."""
         self._check_shape(x)
-        if self._split is not None and target is None and not return_heatmaps:
+        if self._mlp is not None:
+            with self._eval_mode():
+                raw, logits, chosen = self._mlp_closed_form(x, target)
+            predicted = chosen if target is None else None
+            return self._finish(x, raw, logits, chosen, return_heatmaps, closed_form=True, predicted=predicted)
+        if self._head_exact and target is None and not return_heatmaps:
             return self._exact_scores(x)
         with self._eval_mode(), _inference_mode_off():
             # without a target the maps explain the predicted class: one argmax serves both
@@ -267,15 +284,30 @@ class GradCAM:
 
     def _forward_split(self, x: torch.Tensor):
         """The closed form's forward when the graph proves it: the model's own graph returns the
-        layer's output with the logits, no hook and no check of the logits needed."""
+        layer's output with the logits (and, for a flatten-MLP head, the hidden layer's output
+        in between), no hook and no check of the logits needed."""
         try:
             with torch.no_grad():
-                activations, logits = self._split(x)
+                outputs = self._split(x)
         except RuntimeError as err:
             raise ValueError(f"the model's forward pass failed on input of shape {tuple(x.shape)}: {err}") from err
-        self._check_activations(activations)
-        self._check_logits(logits, x)
-        return logits, activations
+        self._check_activations(outputs[0])
+        self._check_logits(outputs[-1], x)
+        return outputs[-1], *outputs[:-1]
+
+    def _mlp_closed_form(self, x: torch.Tensor, target):
+        """Grad-CAM through a flatten -> Linear -> ReLU -> Linear head without autograd: the
+        gradient of logit c at the flattened layer is W1^T (W2[c] * [h > 0]), h the hidden
+        layer's output; alpha is its mean over the layer's positions (max pooling between them
+        moves each gradient to one position of the same channel, so the sum is unchanged)."""
+        logits, activations, hidden = self._forward_split(x)
+        target = self._targets(target, logits)
+        hidden_linear, out_linear = self._mlp
+        k, positions = activations.shape[1], math.prod(activations.shape[2:])
+        gate = out_linear.weight.detach()[target] * (hidden > 0)  # an in-place ReLU leaves h > 0 as it was
+        w1 = hidden_linear.weight.detach()
+        alpha = gate @ w1.reshape(w1.shape[0], k, -1).sum(dim=2) / positions
+        return CF.cam_from_channel_weights(activations, alpha), logits, target
 
     def _logits_match(self, activations: torch.Tensor, logits: torch.Tensor, head: nn.Module) -> bool:
         weight, bias = head.weight, head.bias

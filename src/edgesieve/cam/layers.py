@@ -148,16 +148,105 @@ def trace_at_layer(model: nn.Module, layer_name: str) -> torch.fx.Graph | None:
         return None
 
 
-def layer_and_output(model: nn.Module, graph: torch.fx.Graph, layer_name: str) -> torch.fx.GraphModule:
-    """A module computing ``(output of the target layer, the model's output)`` in one forward.
+@dataclass(frozen=True)
+class FlattenMlpHead:
+    """layer -> max pooling, dropout -> flatten -> Linear (hidden) -> ReLU -> dropout -> Linear
+    (the logits): the DRIP paper's audio head. Its Grad-CAM weights have a closed form too."""
+
+    hidden: str  # dotted name of the first linear layer
+    out: str  # dotted name of the last linear layer, whose output is the model's output
+    hidden_node: str  # the fx node of the hidden linear layer's call
+    graph: torch.fx.Graph
+
+
+def flatten_mlp_head(model: nn.Module, layer_name: str) -> FlattenMlpHead | None:
+    """The head of :class:`FlattenMlpHead` when the traced graph proves it, else None.
+
+    Max pooling routes each output's gradient to one input of the same channel, so it leaves the
+    sum of a channel's gradients, all Grad-CAM needs, unchanged; flatten must be channel-major
+    (``nn.Flatten()`` or ``flatten(1)``).
+
+    >>> net = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(),
+    ...                     nn.Linear(8, 5), nn.ReLU(), nn.Linear(5, 3))
+    >>> head = flatten_mlp_head(net, "1")
+    >>> head.hidden, head.out, flatten_mlp_head(net, "5")
+    ('4', '6', None)
+    """
+    graph = trace_at_layer(model, layer_name)
+    if graph is None:
+        return None
+    modules = dict(model.named_modules())
+    nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == layer_name]
+    if len(nodes) != 1:
+        return None
+    expected = ["pool_or_flatten", "hidden", "relu", "out"]
+    node, found = nodes[0], {}
+    while True:
+        users = list(node.users)
+        if len(users) != 1:
+            return None
+        node = users[0]
+        if node.op == "output":
+            if "out" not in found:
+                return None
+            return FlattenMlpHead(found["hidden"].target, found["out"].target, found["hidden"].name, graph)
+        kind = _classify_mlp(node, modules)
+        if kind == "pass" or (kind == "max_pool" and "flatten" not in found):
+            continue
+        if not expected:
+            return None  # something follows the last linear layer
+        step = expected[0]
+        if kind == "flatten" and step == "pool_or_flatten":
+            found["flatten"] = node
+            expected.pop(0)
+        elif kind == "linear" and step in ("hidden", "out"):
+            found[step] = node
+            expected.pop(0)
+        elif kind == "relu" and step == "relu":
+            expected.pop(0)
+        else:
+            return None
+
+
+def _classify_mlp(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
+    if node.op == "call_module":
+        module = modules[node.target]
+        if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
+            return "max_pool"
+        if isinstance(module, nn.Flatten):
+            return "flatten" if module.start_dim == 1 and module.end_dim == -1 else "other"
+        if isinstance(module, nn.Linear):
+            return "linear"
+        if isinstance(module, nn.ReLU):
+            return "relu"
+        if isinstance(module, (nn.Dropout, nn.Identity)):
+            return "pass"
+    elif node.op == "call_function":
+        if node.target in (torch.relu, torch.nn.functional.relu):
+            return "relu"
+        if node.target is torch.flatten:
+            start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
+            return "flatten" if start == 1 and len(node.args) <= 2 and "end_dim" not in node.kwargs else "other"
+        if node.target is torch.nn.functional.dropout:
+            return "pass"
+    elif node.op == "call_method" and node.target == "flatten":
+        start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
+        return "flatten" if start == 1 and len(node.args) <= 2 and "end_dim" not in node.kwargs else "other"
+    return "other"
+
+
+def layer_and_output(model: nn.Module, graph: torch.fx.Graph, layer_name: str, also: tuple[str, ...] = ()) -> torch.fx.GraphModule:
+    """A module computing ``(output of the target layer, *outputs of the nodes named in also,
+    the model's output)`` in one forward.
 
     It runs the model's own traced graph on the model's own submodules (trained weights and
     BatchNorm modes are shared, nothing is copied), so no hook is needed to read the layer.
     """
     graph = copy.deepcopy(graph)
+    by_name = {n.name: n for n in graph.nodes}
     layer = next(n for n in graph.nodes if n.op == "call_module" and n.target == layer_name)
     output = next(n for n in graph.nodes if n.op == "output")
-    output.args = ((layer, output.args[0]),)
+    output.args = ((layer, *(by_name[name] for name in also), output.args[0]),)
     return torch.fx.GraphModule(model, graph)
 
 

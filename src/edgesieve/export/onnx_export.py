@@ -102,10 +102,11 @@ def export_drip_onnx(
     selector._check_calibrated()
     cam = selector.cam_
     if not cam.uses_closed_form:
+        why = ("its Grad-CAM needs a backward pass, which has no faithful single forward graph" if cam.needs_backward
+               else "the filter graph is built on that closed form only (not yet on the flatten-MLP head's)")
         raise ExportError(
-            f"layer {cam.layer_name!r} does not feed only global average pooling and one linear layer, so "
-            "its Grad-CAM needs a backward pass and cannot be one faithful ONNX graph. Choose such a layer "
-            "(e.g. the block whose output is pooled), or run the filter with the torch runtime"
+            f"layer {cam.layer_name!r} does not feed only global average pooling and one linear layer: {why}. "
+            "Choose such a layer (e.g. the block whose output is pooled), or run the filter with the torch runtime"
         )
     if sample is None:
         sample = torch.rand(256, *selector.sample_shape_, generator=torch.Generator().manual_seed(0))
