@@ -111,19 +111,14 @@ def find_gap_linear_head(model: nn.Module, layer_name: str) -> str | None:
 
 def gap_linear_head(model: nn.Module, layer_name: str) -> GapLinearHead | None:
     """:func:`find_gap_linear_head` with the traced graph and whether the proof is exact."""
-    graph = trace_at_layer(model, layer_name)
-    if graph is None:
+    traced = _chain_after_layer(model, layer_name)
+    if traced is None:
         return None
-    modules = dict(model.named_modules())
-    nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == layer_name]
-    if len(nodes) != 1:
-        return None
-    node, pooled, linear, exact = nodes[0], False, None, True
-    while True:
-        users = list(node.users)
-        if len(users) != 1:
+    graph, modules, chain = traced
+    pooled, linear, exact = False, None, True
+    for node in chain:
+        if node is None:
             return None
-        node = users[0]
         if node.op == "output":
             return GapLinearHead(linear, exact, graph) if pooled and linear is not None else None
         if linear is not None:
@@ -172,20 +167,14 @@ def flatten_mlp_head(model: nn.Module, layer_name: str) -> FlattenMlpHead | None
     >>> head.hidden, head.out, flatten_mlp_head(net, "5")
     ('4', '6', None)
     """
-    graph = trace_at_layer(model, layer_name)
-    if graph is None:
+    traced = _chain_after_layer(model, layer_name)
+    if traced is None:
         return None
-    modules = dict(model.named_modules())
-    nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == layer_name]
-    if len(nodes) != 1:
-        return None
-    expected = ["pool_or_flatten", "hidden", "relu", "out"]
-    node, found = nodes[0], {}
-    while True:
-        users = list(node.users)
-        if len(users) != 1:
+    graph, modules, chain = traced
+    expected, found = ["pool_or_flatten", "hidden", "relu", "out"], {}
+    for node in chain:
+        if node is None:
             return None
-        node = users[0]
         if node.op == "output":
             if "out" not in found:
                 return None
@@ -233,6 +222,30 @@ def _classify_mlp(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
         start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
         return "flatten" if start == 1 and len(node.args) <= 2 and "end_dim" not in node.kwargs else "other"
     return "other"
+
+
+def _chain_after_layer(model: nn.Module, layer_name: str):
+    """(graph, modules, the nodes after the layer up to the output, each the only user of the
+    one before; a None ends the chain where a node has several users), or None when the model
+    cannot be traced or calls the layer other than once."""
+    graph = trace_at_layer(model, layer_name)
+    if graph is None:
+        return None
+    nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == layer_name]
+    if len(nodes) != 1:
+        return None
+
+    def chain():
+        node = nodes[0]
+        while node.op != "output":
+            users = list(node.users)
+            if len(users) != 1:
+                yield None
+                return
+            node = users[0]
+            yield node
+
+    return graph, dict(model.named_modules()), chain()
 
 
 def layer_and_output(model: nn.Module, graph: torch.fx.Graph, layer_name: str, also: tuple[str, ...] = ()) -> torch.fx.GraphModule:
