@@ -80,6 +80,11 @@ def test_export_quantize_on_the_command_line(device_artifacts, tmp_path, capsys)
     assert main(base + ["--out", str(tmp_path / "f8.onnx"), "--quantize", "int8", "--calibration", str(tmp_path / "cal.npy")]) == 0
     out = capsys.readouterr().out
     assert "On 100 held-out samples: keep/drop agreement" in out and (tmp_path / "f8.onnx").exists()
+    assert main(base + ["--out", str(tmp_path / "w8.onnx"), "--quantize", "int8-weights", "--calibration", str(tmp_path / "cal.npy")]) == 0
+    assert "keep/drop agreement" in capsys.readouterr().out
+    assert main(["filter", "--runtime", "onnx", "--model", str(tmp_path / "w8.onnx"), "--input", str(tmp_path / "cal.npy"),
+                 "--store", str(tmp_path / "w8.db")]) == 0
+    capsys.readouterr()
     for extra, message in ((["--quantize", "int4", "--calibration", str(tmp_path / "cal.npy")], "unknown quantisation 'int4'"),
                            (["--quantize", "int8"], "needs --calibration DATA"),
                            (["--calibration", str(tmp_path / "cal.npy")], "go with --quantize (int8, int8-a16, int8-weights)")):
