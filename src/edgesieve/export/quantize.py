@@ -182,7 +182,7 @@ def quantize_conv_weights(proto) -> int:
     >>> quantize_conv_weights(proto)
     1
     >>> q = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
-    >>> q["w_int8"].reshape(2, 2).tolist(), q["w_scale"].ravel().tolist() == [1 / 127, 2 / 127]
+    >>> q["w_int8"].reshape(2, 2).tolist(), np.allclose(q["w_scale"].ravel(), [1 / 127, 2 / 127])
     ([[64, -127], [127, 16]], True)
     """
     from onnx import TensorProto, helper, numpy_helper
