@@ -150,7 +150,6 @@ class GradCAM:
             return self._exact_scores(x)
         with self._eval_mode(), _inference_mode_off():
             # without a target the maps explain the predicted class: one argmax serves both
-            predicted = None
             if self.uses_closed_form:
                 result = self._closed_form(x, target)
                 if result is not None:
