@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgesieve.device.micro_batch import LatencyHistogram, micro_batches
+from edgesieve.pcg64 import default_rng
 from edgesieve.reasons import REASONS
 from edgesieve.store.policy_driver import LABEL_FREE_BALANCING
 from edgesieve.store.sqlite_store import CLASS_POLICIES, BatchTally, RetainedBatch, RetainedStore
@@ -39,7 +40,7 @@ class LatencyReservoir:
         if len(self.values) < self.size:
             self.values.append((per_sample_s, n))
             return
-        j = int(np.random.default_rng((self.seed, self.seen)).integers(self.seen))
+        j = default_rng((self.seed, self.seen)).integers(self.seen)
         if j < self.size:
             self.values[j] = (per_sample_s, n)
 

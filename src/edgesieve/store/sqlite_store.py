@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from edgesieve._version import __version__
+from edgesieve.pcg64 import default_rng
 from edgesieve.store.policy_driver import DRIVEN_POLICIES, DrivenPolicy, check_driven_policy
 
 FORMAT = "edgesieve-store"
@@ -518,7 +519,7 @@ class RetainedStore:
         # so a resumed stream makes the same choices.
         if self._room_for(row[9]) > 0:
             return self._insert_rows([row])
-        rng = np.random.default_rng((self.capacity.seed, i))
+        rng = default_rng((self.capacity.seed, i))
         if rng.random() >= self.capacity.max_samples / i:
             self._bump("rejected_full", 1)
             return 0
@@ -566,7 +567,7 @@ class RetainedStore:
         self._upsert(f"offered_class_{c}", 1)
         if self._room_for(row[9]) > 0:
             return self._insert_rows([row])
-        rng = np.random.default_rng((self.capacity.seed, i))
+        rng = default_rng((self.capacity.seed, i))
         victim_class = when_full(c, self._stored_per_class(), rng)
         if victim_class is None:
             self._bump("rejected_full", 1)

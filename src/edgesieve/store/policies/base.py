@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edgesieve.errors import StateFileError
+from edgesieve.pcg64 import default_rng
 
 
 def probs_score(kind: str, probs) -> np.ndarray:
@@ -101,7 +102,7 @@ class CapacityPolicy:
         self.slots_ = Slots(int(self.capacity), self.n_classes_)
         self.seen_ = 0
         self.seen_per_class_ = np.zeros(self.n_classes_, np.int64)
-        self.rng_ = np.random.default_rng(self.seed)
+        self.rng_ = default_rng(self.seed)
         return self
 
     def offer(self, label: int = 0, score: float | None = None) -> int | None:
@@ -155,7 +156,7 @@ class CapacityPolicy:
     def get_state(self) -> dict[str, Any]:
         return {"policy": self.name, "capacity": int(self.capacity), "seed": self.seed, "n_classes": self.n_classes_,
                 "seen": int(self.seen_), "seen_per_class": self.seen_per_class_.tolist(), "slots": self.slots_.to_json(),
-                "rng": self.rng_.bit_generator.state, **self._extra_state()}
+                "rng": self.rng_.state, **self._extra_state()}
 
     def set_state(self, state: dict[str, Any]) -> "CapacityPolicy":
         if state.get("policy") != self.name or state.get("capacity") != self.capacity:
@@ -165,7 +166,7 @@ class CapacityPolicy:
         self.seen_ = int(state["seen"])
         self.seen_per_class_ = np.asarray(state["seen_per_class"], np.int64)
         self.slots_ = Slots.from_json(state["slots"], int(self.capacity), self.n_classes_)
-        self.rng_.bit_generator.state = state["rng"]
+        self.rng_.state = state["rng"]
         self._set_extra_state(state)
         return self
 
