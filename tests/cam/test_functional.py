@@ -59,3 +59,37 @@ def test_fast_scores_equal_materialised_maps(mode, in_size, out_size):
 def test_upsampling_rank_mismatch():
     with pytest.raises(ValueError, match="cannot upsample a 1-D heatmap to a 2-D input"):
         CF.upsample_heatmaps(torch.zeros(2, 5), (10, 10))
+
+
+@pytest.mark.parametrize("mode", CF.NORMALIZATIONS)
+def test_cpu_numpy_path_equals_torch_arithmetic(mode):
+    """On CPU the two hot functions compute in numpy; torch's own ops are the reference."""
+    torch.manual_seed(0)
+    a, w = torch.randn(5, 4, 3, 6, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    raw = CF.cam_from_channel_weights(a, w)
+    reference = torch.bmm(w.reshape(5, 1, 4), a.reshape(5, 4, -1)).reshape(5, 3, 6).clamp_min(0)
+    assert torch.allclose(raw, reference, atol=1e-12)
+    weights = CF._flat_mean_weights((3, 6), (9, 12), torch.float64)
+    flat = raw.flatten(1)
+    got = CF.drip_scores_weighted(flat, weights, mode)
+    weighted = flat @ weights
+    if mode == "none":
+        expected = weighted
+    else:
+        hi, lo = flat.amax(1), flat.amin(1) if mode == "minmax" else torch.zeros(5, dtype=torch.float64)
+        expected = torch.where(hi > lo, (weighted - lo) / (hi - lo), 0.0)
+    assert torch.allclose(got, expected, atol=1e-12)
+    with torch.enable_grad():  # a tensor that needs gradients stays in torch, gradients flow
+        leaf = a.clone().requires_grad_()
+        CF.cam_from_channel_weights(leaf, w).sum().backward()
+    assert leaf.grad is not None
+
+
+def test_a_sample_scores_the_same_alone_as_in_a_batch():
+    torch.manual_seed(0)
+    a, w = torch.randn(64, 32, 7, 7), torch.randn(64, 32)
+    weights = CF._flat_mean_weights((7, 7), (28, 28), torch.float32)
+    batch = CF.drip_scores_weighted(CF.cam_from_channel_weights(a, w).flatten(1), weights, "none")
+    alone = torch.cat([CF.drip_scores_weighted(CF.cam_from_channel_weights(a[i : i + 1], w[i : i + 1]).flatten(1),
+                                               weights, "none") for i in range(64)])
+    assert torch.equal(batch, alone)

@@ -142,6 +142,42 @@ def test_batch_does_not_mix_samples(conv2d_model):
         assert torch.allclose(whole, single, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("name", ["mnist_cnn", "audio_cnn"])
+def test_closed_forms_score_a_sample_alone_exactly_as_in_a_batch(name):
+    """A device decides one arrival at a time; the window edges were found on batches. The tail
+    after the forward (numpy on CPU) keeps each sample's arithmetic independent of the batch
+    (test_functional holds it to exact equality; torch's convolutions may round differently at
+    another batch size), and the heatmap path (explain) scores exactly as the hot path (scores)."""
+    from edgesieve.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    cam = GradCAM(model)
+    x = torch.rand(12, *((1, 28, 28) if name == "mnist_cnn" else (1, 8000)))
+    batch = cam.scores(x)
+    alone = torch.cat([cam.scores(x[i : i + 1]) for i in range(12)])
+    assert torch.allclose(alone, batch, rtol=1e-5, atol=1e-6 * batch.abs().max())
+    assert torch.equal(cam.explain(x).scores, batch)
+
+
+def test_flatten_mlp_closed_form_follows_weight_updates():
+    """The head's per-channel weight sums are cached; an in-place update (an optimiser step,
+    load_state_dict) must refresh them."""
+    from edgesieve.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("audio_cnn").eval()
+    cam, reference = GradCAM(model), GradCAM(model, closed_form=False)
+    x = torch.randn(4, 1, 8000)
+    before = cam.scores(x)
+    hidden = cam._mlp[0]
+    with torch.no_grad():
+        hidden.weight.mul_(torch.rand_like(hidden.weight) * 2)
+    after, expected = cam.scores(x), reference.scores(x)
+    assert not torch.allclose(after, before)
+    assert torch.allclose(after, expected, atol=1e-5 * expected.abs().max())
+
+
 def test_layer_given_as_module(conv2d_model):
     cam = GradCAM(conv2d_model, conv2d_model.features)
     assert cam.layer_name == "features" and cam.options["layer"] == "features"

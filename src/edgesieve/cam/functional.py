@@ -9,11 +9,26 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 NORMALIZATIONS = ("none", "max", "minmax")
 _INTERPOLATION_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+_NUMPY_DTYPES = (torch.float32, torch.float64)
+
+
+def _on_numpy(*tensors: torch.Tensor) -> bool:
+    """Whether these CPU tensors are computed in numpy: its small-array calls cost about a
+    microsecond, torch's 3-5, which a single arrival on a device would pay several times over.
+    Every CPU caller takes the same path, so a sample's score is the same alone or in a batch;
+    graphs being traced (ONNX export) and tensors that need gradients stay in torch."""
+    if torch._C._is_tracing():  # torch.jit.is_tracing() without its Python frames
+        return False
+    for t in tensors:
+        if not t.is_cpu or t.requires_grad or t.dtype not in _NUMPY_DTYPES:
+            return False
+    return True
 
 
 def check_normalize(normalize: str) -> str:
@@ -49,8 +64,21 @@ def cam_from_channel_weights(activations: torch.Tensor, weights: torch.Tensor) -
     """
     n, k = activations.shape[:2]
     positions = activations.shape[2:]
+    if _on_numpy(activations, weights):
+        return torch.from_numpy(cam_from_channel_weights_numpy(activations.numpy(), weights.numpy()))
     flat = torch.bmm(weights.reshape(n, 1, k).to(activations.dtype), activations.reshape(n, k, -1))
     return flat.reshape(n, *positions).clamp_min_(0)
+
+
+def cam_from_channel_weights_numpy(activations: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """:func:`cam_from_channel_weights` in numpy (what it computes on CPU).
+
+    >>> cam_from_channel_weights_numpy(np.array([[[1.0, 3.0], [2.0, 0.0]]]), np.array([[1.0, -1.0]]))
+    array([[0., 3.]])
+    """
+    n, k = activations.shape[:2]
+    flat = np.matmul(weights.astype(activations.dtype, copy=False).reshape(n, 1, k), activations.reshape(n, k, -1))
+    return np.maximum(flat, 0, out=flat).reshape(n, *activations.shape[2:])
 
 
 def normalize_heatmaps(heatmaps: torch.Tensor, normalize: str) -> torch.Tensor:
@@ -71,6 +99,19 @@ def normalize_heatmaps(heatmaps: torch.Tensor, normalize: str) -> torch.Tensor:
     scale, offset = _scale_and_offset(lo, hi)
     view = (-1,) + (1,) * (heatmaps.dim() - 1)
     return (heatmaps - offset.view(view)) * scale.view(view)
+
+
+def drip_scores_weighted_numpy(flat: np.ndarray, weights: np.ndarray | None, normalize: str) -> np.ndarray:
+    """:func:`drip_scores_weighted` in numpy (what it computes on CPU); a row's sum never
+    depends on the other rows (no BLAS gemv), so a sample scores the same alone or in a batch."""
+    weighted = flat.mean(axis=1) if weights is None else (flat * weights.astype(flat.dtype, copy=False)).sum(axis=1)
+    if normalize == "none":
+        return weighted
+    hi = flat.max(axis=1)
+    lo = flat.min(axis=1) if normalize == "minmax" else np.zeros_like(hi)
+    span = hi - lo
+    scale = np.where(span > 0, 1.0 / np.maximum(span, np.finfo(span.dtype).tiny), 0.0).astype(flat.dtype)
+    return (weighted - lo) * scale
 
 
 def _scale_and_offset(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,6 +176,21 @@ def upsampled_mean_weights(in_size: Sequence[int], out_size: Sequence[int]) -> t
     )
 
 
+def position_weights_numpy(in_size: tuple, out_size: tuple | None, dtype) -> np.ndarray | None:
+    """The flat position weights :func:`drip_scores_from_raw` scores with (None: a plain mean),
+    as a read-only numpy array of ``dtype``."""
+    if out_size is None or tuple(out_size) == tuple(in_size):
+        return None
+    return _flat_mean_weights_numpy(tuple(int(n) for n in in_size), tuple(int(n) for n in out_size), np.dtype(dtype))
+
+
+@lru_cache(maxsize=64)
+def _flat_mean_weights_numpy(in_size: tuple, out_size: tuple, dtype: np.dtype) -> np.ndarray:
+    weights = _flat_mean_weights(in_size, out_size, torch.float64).numpy().astype(dtype)
+    weights.flags.writeable = False  # shared by every caller
+    return weights
+
+
 @lru_cache(maxsize=64)
 def _flat_mean_weights(in_size: tuple, out_size: tuple, dtype: torch.dtype) -> torch.Tensor:
     interpolation_mode(len(in_size), len(out_size))
@@ -161,6 +217,9 @@ def drip_scores_weighted(flat: torch.Tensor, weights: torch.Tensor | None, norma
     """DRIP scores of flattened raw maps (N, P) given the position weights of
     :func:`upsampled_mean_weights` (None: plain mean), normalised as ``normalize`` says."""
     check_normalize(normalize)
+    if _on_numpy(flat) and (weights is None or _on_numpy(weights)):
+        return torch.from_numpy(drip_scores_weighted_numpy(flat.numpy(), None if weights is None else weights.numpy(),
+                                                            normalize))
     weighted = flat.mean(dim=1) if weights is None else flat @ weights
     if normalize == "none":
         return weighted

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import math
+import operator
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from edgesieve.cam import functional as CF
 from edgesieve.cam.layers import expected_input, flatten_mlp_head, gap_linear_head, layer_and_output, resolve_layer
 from edgesieve.validation import as_batch, as_labels
+
+
+_TRAINING = operator.attrgetter("training")
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class GradCAM:
                 self._mlp = (model.get_submodule(mlp.hidden), model.get_submodule(mlp.out))
                 self._split = layer_and_output(model, mlp.graph, self.layer_name, also=(mlp.hidden_node,))
         self._warned_fallback = False
+        self._channel_sums_cache = None
 
     @property
     def uses_closed_form(self) -> bool:
@@ -141,13 +147,13 @@ class GradCAM:
         """``explain`` on a batch that ``as_batch`` already checked (a caller's hot path: the
         finiteness check is not paid twice); the model's input shape is still checked."""
         self._check_shape(x)
+        if (self._head_exact or self._mlp is not None) and target is None and not return_heatmaps:
+            return self._exact_scores(x)
         if self._mlp is not None:
             with self._eval_mode():
                 raw, logits, chosen = self._mlp_closed_form(x, target)
             predicted = chosen if target is None else None
             return self._finish(x, raw, logits, chosen, return_heatmaps, closed_form=True, predicted=predicted)
-        if self._head_exact and target is None and not return_heatmaps:
-            return self._exact_scores(x)
         with self._eval_mode(), _inference_mode_off():
             # without a target the maps explain the predicted class: one argmax serves both
             if self.uses_closed_form:
@@ -177,10 +183,10 @@ class GradCAM:
     @contextlib.contextmanager
     def _eval_mode(self):
         modules = self._modules
-        modes = [m.training for m in modules]
-        if not any(modes):  # already in eval mode, as on a device: nothing to switch
+        if not any(map(_TRAINING, modules)):  # already in eval mode, as on a device: nothing to switch
             yield
             return
+        modes = [m.training for m in modules]
         self.model.eval()
         try:
             yield
@@ -268,16 +274,36 @@ class GradCAM:
         return CF.cam_from_channel_weights(activations.detach(), alpha), logits.detach(), target
 
     def _exact_scores(self, x: torch.Tensor) -> CAMResult:
-        """A device's hot path: scores of the predicted classes by the exact closed form. The
-        same arithmetic as the general path, with no step that a single arrival need not pay
-        for (no autograd context, one argmax, the head module looked up once)."""
-        with self._eval_mode():
-            logits, activations = self._forward_split(x)
-        predicted = logits.argmax(dim=1)
-        alpha = self._head.weight.detach()[predicted] / math.prod(activations.shape[2:])
-        raw = CF.cam_from_channel_weights(activations, alpha)
-        out_size = tuple(x.shape[2:]) if self.upsample else None
-        scores = CF.drip_scores_from_raw(raw, normalize=self.normalize, out_size=out_size)
+        """A device's hot path: scores of the predicted classes by an exact closed form (GAP +
+        linear, or the flatten-MLP head). The same arithmetic as the general path, with no step
+        that a single arrival need not pay for: on CPU the whole tail after the forward is a few
+        numpy calls (torch's per-call cost, paid after a forward has evicted the caches, was
+        most of the filter's overhead over plain inference)."""
+        if any(map(_TRAINING, self._modules)):
+            with self._eval_mode():
+                logits, activations, *hidden = self._forward_split(x)
+        else:  # a device's model is in eval mode: no context manager to enter
+            logits, activations, *hidden = self._forward_split(x)
+        if not CF._on_numpy(activations, logits):
+            if self._mlp is not None:
+                raw, _, predicted = self._mlp_alpha_torch(logits, activations, hidden[0], None)
+            else:
+                predicted = logits.argmax(dim=1)
+                raw = CF.cam_from_channel_weights(
+                    activations, self._head.weight.detach()[predicted] / math.prod(activations.shape[2:]))
+            scores = CF.drip_scores_from_raw(raw, normalize=self.normalize,
+                                             out_size=tuple(x.shape[2:]) if self.upsample else None)
+        else:
+            a = activations.numpy()
+            predicted = logits.numpy().argmax(axis=1)
+            if self._mlp is not None:
+                alpha = self._mlp_alpha_numpy(predicted, hidden[0].numpy(), a.shape[1], math.prod(a.shape[2:]))
+            else:
+                alpha = self._head.weight.detach().numpy()[predicted] / math.prod(a.shape[2:])
+            raw = CF.cam_from_channel_weights_numpy(a, alpha)
+            weights = CF.position_weights_numpy(a.shape[2:], tuple(x.shape[2:]) if self.upsample else None, a.dtype)
+            scores = torch.from_numpy(CF.drip_scores_weighted_numpy(raw.reshape(len(a), -1), weights, self.normalize))
+            predicted = torch.from_numpy(predicted)
         return CAMResult(logits=logits, predicted=predicted, target=predicted, scores=scores, heatmaps=None,
                          closed_form=True)
 
@@ -301,12 +327,35 @@ class GradCAM:
         moves each gradient to one position of the same channel, so the sum is unchanged)."""
         logits, activations, hidden = self._forward_split(x)
         target = self._targets(target, logits)
+        if CF._on_numpy(activations, hidden):
+            a = activations.numpy()
+            alpha = self._mlp_alpha_numpy(target.numpy(), hidden.numpy(), a.shape[1], math.prod(a.shape[2:]))
+            return torch.from_numpy(CF.cam_from_channel_weights_numpy(a, alpha)), logits, target
+        return self._mlp_alpha_torch(logits, activations, hidden, target)
+
+    def _mlp_alpha_torch(self, logits, activations, hidden, target):
+        target = logits.argmax(dim=1) if target is None else target
         hidden_linear, out_linear = self._mlp
         k, positions = activations.shape[1], math.prod(activations.shape[2:])
         gate = out_linear.weight.detach()[target] * (hidden > 0)  # an in-place ReLU leaves h > 0 as it was
         w1 = hidden_linear.weight.detach()
         alpha = gate @ w1.reshape(w1.shape[0], k, -1).sum(dim=2) / positions
         return CF.cam_from_channel_weights(activations, alpha), logits, target
+
+    def _mlp_alpha_numpy(self, target: np.ndarray, hidden: np.ndarray, k: int, positions: int) -> np.ndarray:
+        hidden_linear, out_linear = self._mlp
+        gate = out_linear.weight.detach().numpy()[target] * (hidden > 0)
+        # one (1, H) @ (H, K) product per sample: a sample's alpha does not depend on the batch
+        return np.matmul(gate[:, None, :], self._channel_sums(hidden_linear.weight, k))[:, 0, :] / positions
+
+    def _channel_sums(self, w1: torch.Tensor, k: int) -> np.ndarray:
+        """W1 (H, K * positions) summed over each channel's positions (H, K), recomputed only
+        when the weights change (the version counter moves with every in-place update)."""
+        key = (w1.data_ptr(), w1._version, tuple(w1.shape), k)
+        if self._channel_sums_cache is None or self._channel_sums_cache[0] != key:
+            w = w1.detach().numpy()
+            self._channel_sums_cache = (key, w.reshape(w.shape[0], k, -1).sum(axis=2))
+        return self._channel_sums_cache[1]
 
     def _logits_match(self, activations: torch.Tensor, logits: torch.Tensor, head: nn.Module) -> bool:
         weight, bias = head.weight, head.bias

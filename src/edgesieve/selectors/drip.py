@@ -173,7 +173,8 @@ class DripSelector(Selector):
     def decide(self, x, y=None) -> Decision:
         """Discard a point iff L_lower <= score <= L_upper of its predicted class (DRIP decides
         from the prediction; labels, if given, are not used)."""
-        self._check_calibrated()
+        if "decision_tables_" not in self.__dict__:  # one lookup: a single arrival pays for every step
+            self._check_calibrated()
         x = as_batch(x, sample_shape=self.sample_shape_)
         result = _explain_in_chunks(self.cam_, x, self.batch_size)
         if result.logits.shape[1] != self.n_classes_:
@@ -181,17 +182,19 @@ class DripSelector(Selector):
                 f"the model now has {result.logits.shape[1]} outputs but was calibrated with "
                 f"{self.n_classes_}; recalibrate"
             )
-        return self._decide_from_scores(result.scores, result.predicted, probs=result.logits.float().softmax(dim=1))
+        logits = result.logits if result.logits.dtype == torch.float32 else result.logits.float()
+        return self._decide_from_scores(result.scores, result.predicted, probs=logits.softmax(dim=1))
 
     def _decide_from_scores(self, scores: torch.Tensor, predicted: torch.Tensor, probs=None) -> Decision:
         lower, upper, reasons = self.decision_tables_
-        s, p = scores.detach().cpu().numpy(), predicted.cpu().numpy()
+        on_cpu = scores.is_cpu and predicted.is_cpu and not scores.requires_grad
+        s, p = (scores.numpy(), predicted.numpy()) if on_cpu else (scores.detach().cpu().numpy(), predicted.cpu().numpy())
         # float32 scores against float64 bounds compare exactly (numpy promotes, as torch does)
         inside = (s >= lower[p]) & (s <= upper[p])  # NaN bounds (uncalibrated class) never hold
-        reason = reasons[p, inside.view(np.int8)]
-        device = scores.device
-        return Decision(keep=torch.from_numpy(~inside).to(device), score=scores, predicted=predicted,
-                        reason=torch.from_numpy(reason).to(device), probs=probs)
+        keep, reason = torch.from_numpy(~inside), torch.from_numpy(reasons[p, inside.view(np.int8)])
+        if not on_cpu:
+            keep, reason = keep.to(scores.device), reason.to(scores.device)
+        return Decision(keep=keep, score=scores, predicted=predicted, reason=reason, probs=probs)
 
     def explain(self, x) -> CAMResult:
         """Heatmaps, scores and predictions for a batch (for figures and inspection)."""
@@ -240,6 +243,8 @@ class DripSelector(Selector):
 
 def _explain_in_chunks(cam: GradCAM, x: torch.Tensor, batch_size: int) -> CAMResult:
     """``x`` already passed ``as_batch``."""
+    if x.shape[0] <= batch_size:  # one chunk: no slice to make
+        return cam._explain_checked(x, return_heatmaps=False)
     parts = [cam._explain_checked(x[i : i + batch_size], return_heatmaps=False) for i in range(0, x.shape[0], batch_size)]
     if len(parts) == 1:
         return parts[0]
