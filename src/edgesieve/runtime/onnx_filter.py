@@ -52,13 +52,15 @@ class OnnxFilter:
 
     def decide(self, x: np.ndarray) -> BatchDecision:
         x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.floating):
+        if x.dtype.kind != "f":  # np.issubdtype's answer, at a tenth of its cost (batch 1 pays every step)
             raise TypeError(f"input must hold floating-point values, got {x.dtype}")
-        if x.ndim < 1 or tuple(x.shape[1:]) != self.sample_shape:
+        if x.ndim < 1 or x.shape[1:] != self.sample_shape:
             raise ValueError(f"input has sample shape {tuple(x.shape[1:])}, the filter expects {self.sample_shape}")
         if x.shape[0] == 0:
             raise ValueError("empty batch")
-        score, predicted, keep, reason, *rest = self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})
+        if x.dtype != np.float32 or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, dtype=np.float32)
+        score, predicted, keep, reason, *rest = self.session.run(None, {"x": x})
         # copy=False: the graph's outputs already have these types (a copy each costs at batch 1)
         return BatchDecision(keep=keep.astype(bool, copy=False), score=score, predicted=predicted.astype(np.int64, copy=False),
                              reason=reason.astype(np.int8, copy=False), probs=rest[0] if rest else None)
