@@ -62,10 +62,10 @@ def cam_from_channel_weights(activations: torch.Tensor, weights: torch.Tensor) -
     This is Grad-CAM given alpha, and the exact closed form when the layer feeds global average
     pooling and one linear layer: then alpha[n, k] = W[c_n, k] / Z (Z = number of positions).
     """
-    n, k = activations.shape[:2]
-    positions = activations.shape[2:]
     if _on_numpy(activations, weights):
         return torch.from_numpy(cam_from_channel_weights_numpy(activations.numpy(), weights.numpy()))
+    n, k = activations.shape[:2]
+    positions = activations.shape[2:]
     flat = torch.bmm(weights.reshape(n, 1, k).to(activations.dtype), activations.reshape(n, k, -1))
     return flat.reshape(n, *positions).clamp_min_(0)
 

@@ -286,7 +286,7 @@ class GradCAM:
             logits, activations, *hidden = self._forward_split(x)
         if not CF._on_numpy(activations, logits):
             if self._mlp is not None:
-                raw, _, predicted = self._mlp_alpha_torch(logits, activations, hidden[0], None)
+                raw, _, predicted = self._mlp_cam_torch(logits, activations, hidden[0], None)
             else:
                 predicted = logits.argmax(dim=1)
                 raw = CF.cam_from_channel_weights(
@@ -331,9 +331,9 @@ class GradCAM:
             a = activations.numpy()
             alpha = self._mlp_alpha_numpy(target.numpy(), hidden.numpy(), a.shape[1], math.prod(a.shape[2:]))
             return torch.from_numpy(CF.cam_from_channel_weights_numpy(a, alpha)), logits, target
-        return self._mlp_alpha_torch(logits, activations, hidden, target)
+        return self._mlp_cam_torch(logits, activations, hidden, target)
 
-    def _mlp_alpha_torch(self, logits, activations, hidden, target):
+    def _mlp_cam_torch(self, logits, activations, hidden, target):
         target = logits.argmax(dim=1) if target is None else target
         hidden_linear, out_linear = self._mlp
         k, positions = activations.shape[1], math.prod(activations.shape[2:])
