@@ -246,8 +246,6 @@ def _explain_in_chunks(cam: GradCAM, x: torch.Tensor, batch_size: int) -> CAMRes
     if x.shape[0] <= batch_size:  # one chunk: no slice to make
         return cam._explain_checked(x, return_heatmaps=False)
     parts = [cam._explain_checked(x[i : i + batch_size], return_heatmaps=False) for i in range(0, x.shape[0], batch_size)]
-    if len(parts) == 1:
-        return parts[0]
     cat = lambda field: torch.cat([getattr(p, field) for p in parts])  # noqa: E731
     return CAMResult(
         logits=cat("logits"),
