@@ -2,11 +2,14 @@
 
     python benchmarks/bench_titan.py            # about 8 minutes on 2 cores
     python benchmarks/bench_titan.py --quick    # fewer rounds, for a smoke run
+    python benchmarks/bench_titan.py --only models   # only the per-model table (about 3 minutes)
 
 * coarse filter time per streaming sample (shallow features + scores + buffer), v = 100;
 * fine selection (C-IS) on a 30-sample buffer: with the forward pass that gives logits and
   last-layer inputs, and C-IS alone;
-* per-round time of train-only, sequential and pipelined execution, for several v;
+* per-round time of train-only, sequential and pipelined execution, for several v; and for
+  every model (ours and the paper-like ones), train-only, sequential, pipelined and pipelined
+  with the cores split (``round_ms_by_model`` in titan.json);
 * the selector's state (class estimators, buffer, generator) over 10,000 rounds;
 * peak memory of each stage: the rise of the peak resident set while the stage runs (after a
   warm-up; Linux only), and the pipeline worker's own peak.
@@ -110,6 +113,55 @@ def round_times(vs: tuple[int, ...], rounds: int) -> dict:
     return out
 
 
+#: the execution settings measured per model: (name, mode, extra OnlineConfig options)
+SETTINGS = (("train_only", "train_only", {}), ("sequential", "sequential", {}), ("pipelined", "pipelined", {}),
+            ("pipelined_split", "pipelined", {"pin_cores": True}))
+
+
+def model_round_times(rounds: int, v: int = 100) -> dict:
+    """Per model (ours and the paper-like ones) and execution setting: the median round time
+    (random inputs of the model's shape; buffer 30, batch 10, 2 CPUs) and its ratio to
+    train-only. ``pipelined_split``: trainer and selection worker pinned to a core each."""
+    from bench_paper_models import MODELS
+
+    from edgesieve.experiments.online import OnlineConfig, run_online
+    from edgesieve.models import build_model
+
+    torch.set_num_threads(2)
+    out = {}
+    for name, (shape, classes) in MODELS.items():
+        torch.manual_seed(0)
+        x, y = torch.rand((rounds + 2) * v, *shape), torch.randint(classes, ((rounds + 2) * v,))
+        row = {}
+        for setting, mode, extra in SETTINGS:
+            torch.manual_seed(0)
+            cfg = OnlineConfig(rounds=rounds, v=v, buffer=30, batch=10, mode=mode, eval_every=10**6, **extra)
+            res = run_online(build_model(name).train(), x, y, x[:100], y[:100], classes, cfg)
+            row[f"{setting}_ms"] = median_ms(res.round_seconds[5:])
+        for setting, _, _ in SETTINGS[1:]:
+            row[f"{setting}_vs_train_only"] = row[f"{setting}_ms"] / row["train_only_ms"]
+        out[name] = row
+        print(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
+    return out
+
+
+def format_models(rows: dict) -> str:
+    lines = ["## Round time per model and execution setting", "",
+             "`python benchmarks/bench_titan.py --only models` (random inputs of each model's shape, v = 100, buffer 30, "
+             "batch 10, 2 CPUs; median round after 5). Pipelined, cores split: the trainer and the selection worker pinned "
+             "to a core each, one thread each. Goal: pipelined at most 1.10x train-only where selection per round costs "
+             "no more than a training step (`benchmarks/results/paper_models.md`: it costs 2-9 steps for every model "
+             "here).", "",
+             "| model | train-only ms | sequential ms | pipelined ms | pipelined, cores split ms | sequential / train-only "
+             "| pipelined / train-only | pipelined, split / train-only |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['train_only_ms']:.1f} | {r['sequential_ms']:.1f} | {r['pipelined_ms']:.1f} | "
+                     f"{r['pipelined_split_ms']:.1f} | {r['sequential_vs_train_only']:.2f}x | {r['pipelined_vs_train_only']:.2f}x | "
+                     f"{r['pipelined_split_vs_train_only']:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
 def _status_mb(field: str) -> float:
     match = re.search(rf"{field}:\s+(\d+) kB", Path("/proc/self/status").read_text())
     return int(match.group(1)) / 1024
@@ -184,15 +236,25 @@ def analytic_coarse_bytes() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("models",), help="measure one part and update titan.json/.md in place")
     args = parser.parse_args()
     from edgesieve import __version__
 
     quick = args.quick
+    if args.only == "models":
+        previous = json.loads((RESULTS / "titan.json").read_text())
+        previous["round_ms_by_model"] = model_round_times(10 if quick else 40)
+        (RESULTS / "titan.json").write_text(json.dumps(previous, indent=1))
+        text = format_table(previous, previous["meta"]) + "\n![memory per stage](titan_memory.png)\n"
+        (RESULTS / "titan.md").write_text(text)
+        print(text)
+        return
     out = {"stages": stage_timings(50 if quick else 200)}
     out["state_bytes_by_round"] = state_over_rounds(1_000 if quick else 10_000)
     out["round_ms"] = round_times((100, 50, 20), 40 if quick else 150)
     out["memory"] = stage_memory()
     out["coarse_bytes"] = analytic_coarse_bytes()
+    out["round_ms_by_model"] = model_round_times(10 if quick else 40)
     meta = {"edgesieve": __version__, "torch": torch.__version__, "platform": platform.platform(),
             "command": "python benchmarks/bench_titan.py" + (" --quick" if quick else "")}
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -257,6 +319,8 @@ def format_table(out: dict, meta: dict) -> str:
     if worker:
         lines.append(f"\nThe pipeline's worker process peaks at {worker:.0f} MiB on its own (a second interpreter with "
                      "torch, the model snapshot, and the stream's data shared, not copied).")
+    if "round_ms_by_model" in out:
+        lines += ["", format_models(out["round_ms_by_model"])]
     return "\n".join(lines) + "\n"
 
 

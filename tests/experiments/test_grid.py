@@ -408,3 +408,39 @@ def test_a_target_accuracy_setting_puts_the_time_to_target_in_every_online_cell(
     assert record["config"]["target_accuracy"] == 0.05
     with pytest.raises(GridError, match="target_accuracy must be an accuracy in"):
         load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config={**config, "target_accuracy": 80})
+
+
+def test_a_model_setting_trains_that_registered_model_and_bad_models_are_refused_in_one_line():
+    from edgesieve.experiments.grid import load_grid
+    from edgesieve.experiments.grid.cells import run_task
+    from edgesieve.experiments.grid.spec import GridError
+
+    config = {"rounds": 2, "v": 20, "eval_every": 2, "calibration": 20}
+    default = load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config=config)
+    assert default.model_name("har") == "imu_cnn" and "model" not in default.cell_config(default.tasks()[0].cells[0])
+    grid = load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config={**config, "model": "har_mlp"})
+    assert grid.model_name("har") == "har_mlp"
+    (record,) = run_task(grid.tasks()[0])
+    assert record["config"]["model"] == "har_mlp" and record["config_hash"] != default.config_hash(default.tasks()[0].cells[0])
+    with pytest.raises(GridError, match="model 'nope' is not a registered model; available: .*har_mlp"):
+        load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config={**config, "model": "nope"})
+    wrong = load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config={**config, "model": "mnist_cnn"})
+    with pytest.raises(GridError, match=r"model 'mnist_cnn' does not take data set 'har''s samples \(shape \(6, 100\)\)"):
+        run_task(wrong.tasks()[0])
+
+
+def test_cpus_per_cell_reserves_that_many_cpus_per_task_and_is_checked(tmp_path):
+    from edgesieve.experiments.grid import load_grid
+    from edgesieve.experiments.grid.runner import run_grid
+    from edgesieve.experiments.grid.spec import GridError
+
+    config = {"rounds": 2, "v": 20, "eval_every": 2, "calibration": 20}
+    grid = load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config={**config, "cpus_per_cell": 2})
+    assert grid.task_cpus(grid.tasks()[0]) == 2
+    for bad, message in [({"cpus_per_cell": 0}, "cpus_per_cell must be a positive integer"),
+                         ({"mode": "pipelined", "pin_cores": True}, "pin_cores .* needs cpus_per_cell = 2")]:
+        with pytest.raises(GridError, match=message):
+            load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config={**config, **bad})
+    with pytest.raises(GridError, match="needs 2 CPUs .* the Ray cluster has 1"):
+        run_grid(grid, tmp_path / "out", num_cpus=1, progress=False)
+    assert not list(tmp_path.rglob("*.json"))

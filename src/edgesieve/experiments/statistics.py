@@ -151,3 +151,23 @@ def first_reach(curve: list, seconds_at_eval: list, target: float) -> tuple[int,
         if a >= target:
             return int(r), float(seconds_at_eval[i])
     return None
+
+
+def paired_time_ratio(times: list[float], reference_times: list[float], level: float = LEVEL) -> dict:
+    """Geometric mean of the per-seed ratios ``times / reference_times`` with the Student-t
+    interval of the mean log ratio (a ratio of times is symmetric on the log scale: 0.5x and 2x
+    are equally far from 1). Pairs in which either time is missing (None: the target was never
+    reached) are left out and counted.
+
+    >>> r = paired_time_ratio([1.0, 2.0, 4.0, None], [2.0, 2.0, 2.0, 2.0])
+    >>> round(r["ratio"], 3), r["n"], r["missing"]
+    (1.0, 3, 1)
+    """
+    pairs = [(a, b) for a, b in zip(times, reference_times) if a is not None and b is not None]
+    logs = [math.log(a / b) for a, b in pairs]
+    if not logs:
+        return {"ratio": None, "ci_low": None, "ci_high": None, "n": 0, "missing": len(times)}
+    low, high = t_interval(logs, level)
+    finite = lambda v: None if math.isnan(v) else math.exp(v)  # noqa: E731
+    return {"ratio": math.exp(sum(logs) / len(logs)), "ci_low": finite(low), "ci_high": finite(high),
+            "n": len(logs), "missing": len(times) - len(logs)}

@@ -54,3 +54,37 @@ def memory_per_stage(rise_mb: dict[str, float], title: str, out: Path) -> Path:
     ax.set_title(title, fontsize=10)
     ax.tick_params(axis="x", labelsize=8)
     return save_figure(fig, out, dpi=120)
+
+
+def wallclock_crossover(rows: list[dict], out: Path) -> Path:
+    """Titan's wall-clock time-to-accuracy / RS's against selection cost / training cost: the
+    measured rows (geometric mean over seeds, 95% interval) and, as lines, what the crossover
+    model predicts from each row's rounds ratio (``experiments.wallclock``). Below 1: Titan
+    reaches RS's level sooner."""
+    from edgesieve.experiments.wallclock import SEQUENTIAL, predicted_ratio
+
+    fig, ax = plt.subplots(figsize=(6.8, 4.4))
+    measured = [r for r in rows if r.get("predicted_seconds_ratio") is not None and r["seconds_ratio"]["ratio"] is not None]
+    xs = [r["selection_vs_train"] for r in measured]
+    grid = np.geomspace(min(xs + [0.05]) / 1.5, max(xs + [10.0]) * 1.5, 200)
+    colours = {}
+    for r in measured:
+        colour = colours.setdefault(r["dataset"], f"C{len(colours)}")
+        ratio = r["seconds_ratio"]
+        low = ratio["ci_low"] if ratio["ci_low"] is not None else ratio["ratio"]
+        high = ratio["ci_high"] if ratio["ci_high"] is not None else ratio["ratio"]
+        marker = "o" if r["setting"] == SEQUENTIAL else "s"
+        ax.errorbar([r["selection_vs_train"]], [ratio["ratio"]], yerr=[[ratio["ratio"] - low], [high - ratio["ratio"]]],
+                    fmt=marker, color=colour, capsize=3, markersize=6,
+                    label=f"{r['dataset']} / {r['model']}, {r['setting']}, v = {r['v']}")
+        model = [predicted_ratio(r["rounds_ratio"]["ratio"], x, r["setting"], r["pipeline_overhead"]) for x in grid]
+        ax.plot(grid, model, color=colour, linewidth=0.9, linestyle="-" if r["setting"] == SEQUENTIAL else "--", alpha=0.7)
+    ax.axhline(1.0, color="black", linewidth=1)
+    ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("selection per round / training step (s / t)")
+    ax.set_ylabel("wall-clock time to RS's level: Titan / RS")
+    ax.set_title("Where Titan pays: below 1. Lines: the crossover model (solid sequential, dashed pipelined)", fontsize=8)
+    ax.legend(fontsize=6.5, loc="upper left")
+    return save_figure(fig, out, dpi=120)

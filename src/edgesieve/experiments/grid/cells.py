@@ -16,10 +16,11 @@ import torch
 
 from edgesieve._version import __version__
 from edgesieve.data.registry import dataset_spec, load_dataset
-from edgesieve.experiments.grid.spec import Task
+from edgesieve.experiments.grid.spec import GridError, Task
 from edgesieve.experiments.online import evaluate, prepare, run_online, streamed_training_set
 from edgesieve.experiments.protocol import RunContext, run_once
 from edgesieve.experiments.statistics import first_reach
+from edgesieve.hooks import eval_mode
 from edgesieve.models.registry import model_factory
 
 
@@ -75,7 +76,7 @@ def _titan(task: Task) -> dict:
     else:
         x_curve, y_curve = x_eval, y_eval
     torch.manual_seed(task.seed)  # the same initial model for every method of a seed
-    model = model_factory(dataset_spec(task.dataset).model)()
+    model = _checked_model(grid.model_name(task.dataset), task.dataset, x[:2], bundle.n_classes)
     res = run_online(model, x, y, x_curve, y_curve, bundle.n_classes, cfg, stream=stream)
     metrics = online_metrics(res.curve, res.round_seconds, res.coarse_ms_per_sample, res.fine_ms,
                              calibration_seconds=res.calibration_seconds, target=settings["target_accuracy"])
@@ -84,6 +85,21 @@ def _titan(task: Task) -> dict:
     metrics.update(rounds=cfg.rounds, stream_length=length, curve_on=f"{settings['eval_on']}"
                    + (f" subset of {len(y_curve)}" if len(y_curve) < len(y_eval) else ""))
     return {method: metrics}
+
+
+def _checked_model(name: str, dataset: str, probe: torch.Tensor, n_classes: int):
+    """A fresh model, checked on two samples: a model that does not take the data set's samples
+    or returns the wrong number of classes gets one clear line, not an error deep in training."""
+    model = model_factory(name)()
+    try:
+        with eval_mode(model), torch.no_grad():
+            logits = model(probe)
+    except RuntimeError as err:
+        raise GridError(f"model {name!r} does not take data set {dataset!r}'s samples "
+                        f"(shape {tuple(probe.shape[1:])}): {str(err).splitlines()[0]}") from None
+    if logits.ndim != 2 or logits.shape[1] != n_classes:
+        raise GridError(f"model {name!r} returns outputs of shape {tuple(logits.shape[1:])}; data set {dataset!r} has {n_classes} classes")
+    return model
 
 
 def online_metrics(curve, round_seconds, coarse_ms, fine_ms, calibration_seconds: float = 0.0,

@@ -152,8 +152,9 @@ def run_grid(grid: Grid, out: str | Path, *, num_cpus: int | None = None, addres
     ray = import_ray()
     start_ray(ray, num_cpus, address)
     try:
+        _check_cpus(ray, max(grid.task_cpus(t) for t in todo))
         remote = ray.remote(num_cpus=1, max_retries=1)(_execute)  # a worker that dies is retried once
-        pending = {remote.remote(task, 1): task for task in todo}
+        pending = {remote.options(num_cpus=grid.task_cpus(task)).remote(task, grid.task_cpus(task)): task for task in todo}
         with bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
@@ -165,6 +166,14 @@ def run_grid(grid: Grid, out: str | Path, *, num_cpus: int | None = None, addres
         ray.shutdown()
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def _check_cpus(ray, needed: int) -> None:
+    """A task asking for more CPUs than the cluster has would wait forever: say so instead."""
+    have = ray.cluster_resources().get("CPU", 0)
+    if have < needed:
+        raise GridError(f"a cell of this grid needs {needed} CPUs ([config] cpus_per_cell) and the Ray cluster has "
+                        f"{have:g}; raise --num-cpus or lower cpus_per_cell")
 
 
 def prepare_results_folder(folder: Path, grid: Grid, cfg) -> None:

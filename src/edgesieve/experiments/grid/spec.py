@@ -17,6 +17,7 @@ from edgesieve.data.registry import dataset_spec, list_datasets
 from edgesieve.experiments.online import OnlineConfig
 from edgesieve.experiments.protocol import ProtocolConfig
 from edgesieve.experiments.results_dir import identity_hash
+from edgesieve.models.registry import list_models
 from edgesieve.selectors.batch import list_batch_methods
 from edgesieve.selectors.registry import list_selectors
 from edgesieve.streams import StreamSpecError, parse_streams
@@ -37,11 +38,16 @@ REFERENCE = {"drip": "random", "titan": "rs", "store": "reservoir"}
 #: seeded shuffle of the whole training set, the calibration samples held out)
 #: ``target_accuracy``: a cell records the rounds and seconds until its smoothed curve first
 #: reaches it (``rounds_to_target``, ``seconds_to_target``; null when it never does)
+#: ``model``: a registered model name to train instead of the data set's default (the paper-like
+#: models); ``cpus_per_cell``: CPUs one cell is given (Ray reserves them, torch gets as many
+#: threads): 2 for a pipelined run with its cores split, and for wall-clock cells that must not
+#: share the machine with another cell
 TITAN_GRID_KEYS = {"pool": None, "validation": 0, "eval_on": "test", "eval_subset": None, "iid_stream": "scenario",
-                   "target_accuracy": None}
+                   "target_accuracy": None, "model": None, "cpus_per_cell": 1}
 IID_STREAMS = ("scenario", "shuffled_training_set")
 #: settings added after cells were committed: left out of a cell's config at their defaults
-GRID_LATE_SETTINGS = {"iid_stream": "scenario", "coarse_pool": 1, "pin_cores": False, "target_accuracy": None}
+GRID_LATE_SETTINGS = {"iid_stream": "scenario", "coarse_pool": 1, "pin_cores": False, "target_accuracy": None,
+                      "model": None, "cpus_per_cell": 1}
 _TITAN_KEYS = tuple(f.name for f in fields(OnlineConfig) if f.name not in ("method", "seed")) + tuple(TITAN_GRID_KEYS)
 _DRIP_KEYS = ("epochs", "batch_size", "lr", "pool", "dpw", "label_noise", "split")
 CONFIG_KEYS = {"titan": _TITAN_KEYS, "drip": _DRIP_KEYS, "store": _DRIP_KEYS + ("capacity", "class_source")}
@@ -203,6 +209,13 @@ class Grid:
         target = out["target_accuracy"]
         if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target <= 1):
             raise GridError(f"[config] target_accuracy must be an accuracy in (0, 1], got {target!r}")
+        if out["model"] is not None and out["model"] not in list_models():
+            raise GridError(f"[config] model {out['model']!r} is not a registered model; available: {', '.join(list_models())}")
+        cpus = out["cpus_per_cell"]
+        if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
+            raise GridError(f"[config] cpus_per_cell must be a positive integer, got {cpus!r}")
+        if c.get("pin_cores") and cpus != 2:
+            raise GridError("[config] pin_cores gives the pipeline's trainer and selector a core each: it needs cpus_per_cell = 2")
         if out["iid_stream"] not in IID_STREAMS:
             raise GridError(f"[config] iid_stream must be one of {', '.join(IID_STREAMS)}, got {out['iid_stream']!r}")
         if out["iid_stream"] != "scenario" and (out["pool"] is not None or out["validation"] or c.get("rounds") == "pass"):
@@ -222,6 +235,14 @@ class Grid:
             raise GridError(f"[config] for the titan protocol: {err}") from None
         self.titan_grid_settings(dataset)
         return cfg
+
+    def model_name(self, dataset: str) -> str:
+        """The model a Titan-protocol cell trains: [config] model, else the data set's default."""
+        return self.titan_grid_settings(dataset)["model"] or dataset_spec(dataset).model
+
+    def task_cpus(self, task: "Task") -> int:
+        """CPUs one task is given (Ray reserves them; torch runs that many threads)."""
+        return self.titan_grid_settings(task.dataset)["cpus_per_cell"] if self.protocol == "titan" else 1
 
     def one_pass(self, dataset: str) -> bool:
         return self.config_for(dataset).get("rounds") == "pass"
