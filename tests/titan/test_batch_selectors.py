@@ -183,3 +183,34 @@ def test_buffer_compacts_when_a_class_quota_shrinks():
     buf.offer(torch.ones(1, 1), torch.tensor([9]), torch.tensor([1]), torch.tensor([0.0]),
               quotas=torch.tensor([2, 1]))
     assert buf.size == 3 and sorted(buf.ids[:3].tolist()) == [2, 3, 9]
+
+
+def test_rs_runs_no_forward_pass_and_picks_what_it_picked_with_one():
+    """RS needs no model outputs: the round costs a random draw, not a forward over 100 samples
+    (what a device running random selection pays), with the same picks as before."""
+    from edgesieve.selectors.batch.rs import RandomBatchSelector
+
+    class RSWithForward(RandomBatchSelector):
+        needs_model_outputs = True
+
+    torch.manual_seed(0)
+    model = Net()
+    calls = []
+    handle = model.register_forward_hook(lambda m, i, o: calls.append(1))
+    try:
+        cal, rounds = round_data(40, seed=1), [round_data(seed=s) for s in range(5)]
+        free = RandomBatchSelector(model, batch=10).calibrate(*cal)
+        calls.clear()
+        free_decisions = [free.decide(x, y) for x, y in rounds] + [free.decide(rounds[0][0])]
+        assert not calls  # not one forward, with or without labels
+        with_forward = RSWithForward(model, batch=10).calibrate(*cal)
+        for a, (x, y) in zip(free_decisions, rounds + [(rounds[0][0], None)]):
+            b = with_forward.decide(x, y)
+            assert torch.equal(a.keep, b.keep) and torch.equal(a.weight, b.weight) and torch.equal(a.reason, b.reason)
+            assert bool((a.predicted == -1).all()) and int(a.keep.sum()) == 10
+        assert calls  # the subclass did run the model
+        calls.clear()
+        RandomBatchSelector(model, batch=10, buffer=30, coarse="titan").calibrate(*cal).decide(*rounds[0])
+        assert calls  # a coarse stage still reads the model
+    finally:
+        handle.remove()

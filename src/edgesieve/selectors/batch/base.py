@@ -69,6 +69,10 @@ class BatchSelector(Selector):
     always_weighted: ClassVar[bool] = False
     #: the fine stage needs the calibrated selector (RHO-LOSS's irreducible-loss model): no pick by name
     pick_needs_state: ClassVar[bool] = False
+    #: the fine stage reads the model's logits and features; a method that does not (RS) skips
+    #: the forward pass over the round where no coarse stage needs one, as a device would: its
+    #: decisions then carry predicted = -1 (the model-free convention) and score 0
+    needs_model_outputs: ClassVar[bool] = True
     #: a method's own parameters and their defaults (rank-loss: pressure), taken as keywords by
     #: ``__init__`` after the shared ones and listed by ``get_params`` like them
     extra_params: ClassVar[dict[str, Any]] = {}
@@ -165,6 +169,8 @@ class BatchSelector(Selector):
         stage's score of each candidate (-inf where the coarse stage dropped the sample)."""
         self._check_calibrated()
         x = as_batch(x, sample_shape=self.sample_shape_)
+        if not self.needs_model_outputs and self.coarse_stage_ == "none":
+            return self._decide_model_free(x, y)
         y = self._labels(x, y, self.n_classes_)
         n = x.shape[0]
         start = time.perf_counter()
@@ -189,6 +195,27 @@ class BatchSelector(Selector):
         self.stage_ms_["coarse"] = 1000 * (mid - start)
         self.stage_ms_["fine"] = 1000 * (time.perf_counter() - mid)
         return Decision(keep=keep, score=score, predicted=predicted, reason=reason, weight=weight)
+
+    def _decide_model_free(self, x: torch.Tensor, y) -> Decision:
+        """A round without the model: every sample is a candidate, the method picks from the
+        labels alone (or their count), nothing is predicted."""
+        n = x.shape[0]
+        start = time.perf_counter()
+        labels = torch.full((n,), -1, dtype=torch.long) if y is None else as_labels(y, n, n_classes=self.n_classes_)
+        k = min(self.batch, n)
+        if k < 1:
+            raise ValueError(f"batch size must be positive, got {k}")
+        picked = type(self).pick(None, None, labels, k, self.rng_, inputs=x)
+        keep = torch.zeros(n, dtype=torch.bool)
+        keep[picked.index] = True
+        reason = torch.full((n,), REASON_CODES["not_picked"], dtype=torch.int8)
+        reason[picked.index] = REASON_CODES["batch"]
+        weight = torch.zeros(n)
+        weight[picked.index] = picked.weight
+        self.stage_ms_["coarse"] = 0.0
+        self.stage_ms_["fine"] = 1000 * (time.perf_counter() - start)
+        return Decision(keep=keep, score=torch.zeros(n), predicted=torch.full((n,), -1, dtype=torch.long),
+                        reason=reason, weight=weight)
 
     def _fine(self, logits, features, labels, k: int, inputs) -> Picked:
         """The fine stage of one round. Stateless methods are their static ``pick``; a method

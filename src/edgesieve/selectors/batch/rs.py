@@ -9,7 +9,10 @@ from edgesieve.selectors.registry import register_selector
 
 @register_selector("rs")
 class RandomBatchSelector(BatchSelector):
-    """RS: a uniformly random batch of the round."""
+    """RS: a uniformly random batch of the round. Model-free: no forward pass over the round
+    (its decisions carry predicted = -1), unless a coarse stage is chosen."""
+
+    needs_model_outputs = False
 
     @staticmethod
     def pick(logits, features, labels, k, generator=None, inputs=None):
