@@ -49,6 +49,41 @@ def titan_summary_table() -> str:
     return "\n".join(rows)
 
 
+def wallclock_section() -> list[str]:
+    """Issue 14: Titan in seconds, from results/wallclock (scripts/titan_wallclock.py)."""
+    folder = ROOT / "results" / "wallclock"
+    if not (folder / "wallclock.json").exists():
+        return []
+    rows = json.loads((folder / "wallclock.json").read_text())["rows"]
+    lines = ["## Titan in seconds: wall-clock time-to-accuracy per execution setting, and the crossover (issue 14)", "",
+             "`edgesieve grid run experiments/titan_wallclock.toml --out results/wallclock/sequential --num-cpus 2`, the "
+             "same with `experiments/titan_wallclock_pipelined.toml --out results/wallclock/pipelined`, then "
+             "`python scripts/titan_wallclock.py`. The paper-like models (a MobileNetV1-style CNN on MNIST, a residual "
+             "1-D CNN on raw FSDD audio, the paper's 2-layer MLP on HAR), 100 rounds of v = 100, batch 10, 20 seeds, "
+             "each cell alone on the 2 cores. No GPU was lent to this project's sessions, so the third setting (trainer "
+             "on a GPU, selection on the CPU) is not measured.", ""]
+    for r in rows:
+        if r["method"] == "rs" or r.get("predicted_seconds_ratio") is None:
+            continue
+        sec, rounds = r["seconds_ratio"], r["rounds_ratio"]
+        be = r.get("break_even_selection_vs_train")
+        interval = "" if sec["ci_low"] is None else f" [{sec['ci_low']:.2f}, {sec['ci_high']:.2f}]"
+        lines.append(f"- {r['dataset']} / {r['model']}, {r['setting']}: wall-clock to RS's level "
+                     f"**{sec['ratio']:.2f}x{interval}** of RS ({_verdict(sec)}); rounds {rounds['ratio']:.2f}x; a round "
+                     f"{r['round_vs_train']:.2f}x RS's; selection / training s/t = {r['selection_vs_train']:.2f}; Titan would "
+                     f"pay below s/t = " + ("never (not even free selection would, at this rounds ratio and pipeline cost)"
+                                            if be is None else f"{be:.2f}") + ".")
+    lines += ["", (folder / "wallclock.md").read_text().split("\n", 2)[2].strip().replace("](crossover.png)",
+                                                                                       "](results/wallclock/crossover.png)"), ""]
+    return lines
+
+
+def _verdict(ratio: dict) -> str:
+    from edgesieve.experiments.wallclock import verdict
+
+    return verdict(ratio)
+
+
 def titan_sections() -> list[str]:
     lines = [
         "## Titan (online-training protocol, SPEC section 2)",
@@ -313,6 +348,7 @@ def main() -> None:
         lines += [f"Report with figures: [{folder.relative_to(ROOT)}/report.md]({folder.relative_to(ROOT)}/report.md); "
                   f"epochs {config['epochs']}, batch {config['batch_size']}, lr {config['lr']}, pool {config['pool'] or 'all'}.", ""]
     lines += titan_sections()
+    lines += wallclock_section()
     (ROOT / "RESULTS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'RESULTS.md'}")
 

@@ -37,9 +37,10 @@ def format_markdown(rows: list[dict]) -> str:
              "reached by the smoothed curve; seconds are cumulative round time (training + selection, no evaluation). "
              "Ratios are geometric means over seeds with the 95% Student-t interval of the mean log ratio; seeds where a "
              "method never reaches the target are left out and counted. s/t = selection per round (coarse x v + fine, as "
-             "measured in the cell) / RS's round. Predicted = rounds ratio x (1 + s/t) sequential, x max(1, s/t) x "
-             "(1 + o) pipelined, o = RS's own pipeline overhead; break-even = the largest s/t at which Titan would still "
-             "be faster.", "",
+             "measured in the cell) / RS's round. Predicted = rounds ratio x (1 + s/t) sequential, x (max(1, s/t) + o) "
+             "pipelined, o = the pipeline's own cost per round over the training step (RS run pipelined, minus 1); "
+             "break-even = the largest s/t at which Titan would still be faster (never: not even free selection would "
+             "be, at this rounds ratio and pipeline cost).", "",
              "| data set | model | method | setting | seeds | final acc % | round ms | round / train-only | s/t "
              "| rounds to RS's level vs RS | wall-clock vs RS [95% CI] | verdict | predicted | break-even s/t |",
              "|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|"]

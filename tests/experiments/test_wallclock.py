@@ -47,10 +47,10 @@ def test_rows_pair_each_seed_with_rs_sequential_and_match_a_hand_computation():
 
 def test_the_crossover_model():
     assert predicted_ratio(1.0, 0.0, SEQUENTIAL) == 1.0
-    assert predicted_ratio(0.5, 3.0, PIPELINED_SPLIT, overhead=0.2) == pytest.approx(0.5 * 3 * 1.2)
+    assert predicted_ratio(0.5, 3.0, PIPELINED_SPLIT, overhead=0.2) == pytest.approx(0.5 * (3 + 0.2))
     assert predicted_ratio(0.5, 0.3, PIPELINED_SPLIT, overhead=0.2) == pytest.approx(0.6)  # selection fully hidden
     assert break_even(1.0, SEQUENTIAL) is None and break_even(0.9, PIPELINED, overhead=0.2) is None
-    assert break_even(0.25, PIPELINED_SPLIT, overhead=0.0) == 4.0
+    assert break_even(0.25, PIPELINED_SPLIT, overhead=0.0) == 4.0 and break_even(0.25, PIPELINED, overhead=1.0) == 3.0
     # at the break-even the predicted ratio is exactly 1
     for setting, r, o in [(SEQUENTIAL, 0.6, 0.0), (PIPELINED_SPLIT, 0.6, 0.1)]:
         assert predicted_ratio(r, break_even(r, setting, o), setting, o) == pytest.approx(1.0)

@@ -85,6 +85,7 @@ def wallclock_crossover(rows: list[dict], out: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("selection per round / training step (s / t)")
     ax.set_ylabel("wall-clock time to RS's level: Titan / RS")
-    ax.set_title("Where Titan pays: below 1. Lines: the crossover model (solid sequential, dashed pipelined)", fontsize=8)
+    ax.set_title("Where Titan pays: below 1. Lines: R (1 + s/t) sequential (solid), R (max(1, s/t) + o) pipelined (dashed)",
+                 fontsize=8)
     ax.legend(fontsize=6.5, loc="upper left")
     return save_figure(fig, out, dpi=120)

@@ -7,11 +7,12 @@ it: one lucky evaluation does not count); time is the cumulative round seconds (
 selection, never evaluation) at the first evaluation that reaches it.
 
 The model behind the crossover: with t the training step and s the selection per round (coarse
-score per arrival x v + fine stage), a sequential round costs t + s and an ideal pipelined one
-max(t, s) times the pipeline's own overhead (1 + o, measured by RS run pipelined). If Titan
-needs R times RS's rounds to reach the target, its wall-clock ratio is R (1 + s/t) sequential
-and R max(1, s/t) (1 + o) pipelined, so it pays only below the break-even s/t of
-``break_even`` (and never where R (1 + o) >= 1).
+score per arrival x v + fine stage), a sequential round costs t + s and a pipelined one
+max(t, s) plus the pipeline's own cost per round (o t: handing the batch and the model snapshot
+between the processes, measured by RS run pipelined, whose selection is a random draw). If
+Titan needs R times RS's rounds to reach the target, its wall-clock ratio is R (1 + s/t)
+sequential and R (max(1, s/t) + o) pipelined, so it pays only below the break-even s/t of
+``break_even`` (and never where R >= 1, or R (1 + o) >= 1 pipelined).
 """
 
 from __future__ import annotations
@@ -51,25 +52,24 @@ def selection_ms_per_round(metrics: dict, v: int) -> float | None:
 def predicted_ratio(rounds_ratio: float, selection_vs_train: float, setting: str, overhead: float = 0.0) -> float:
     """Wall-clock ratio to RS that the crossover model predicts (see the module docstring).
 
-    >>> predicted_ratio(0.8, 0.5, "sequential"), predicted_ratio(0.8, 0.5, "pipelined, cores split")
-    (1.2000000000000002, 0.8)
+    >>> predicted_ratio(0.8, 0.5, "sequential"), predicted_ratio(0.8, 0.5, "pipelined, cores split", overhead=0.25)
+    (1.2000000000000002, 1.0)
     """
     if setting == SEQUENTIAL:
         return rounds_ratio * (1 + selection_vs_train)
-    return rounds_ratio * max(1.0, selection_vs_train) * (1 + overhead)
+    return rounds_ratio * (max(1.0, selection_vs_train) + overhead)
 
 
 def break_even(rounds_ratio: float, setting: str, overhead: float = 0.0) -> float | None:
     """The largest selection / training cost ratio at which Titan still reaches the target in
     less wall-clock time than RS; None where it never does (R >= 1, or R (1 + o) >= 1 pipelined).
 
-    >>> break_even(0.5, "sequential"), break_even(0.5, "pipelined"), break_even(1.1, "pipelined")
-    (1.0, 2.0, None)
+    >>> break_even(0.5, "sequential"), break_even(0.5, "pipelined", overhead=0.5), break_even(1.1, "pipelined")
+    (1.0, 1.5, None)
     """
     if setting == SEQUENTIAL:
         return 1 / rounds_ratio - 1 if rounds_ratio < 1 else None
-    scale = rounds_ratio * (1 + overhead)
-    return 1 / scale if scale < 1 else None
+    return 1 / rounds_ratio - overhead if rounds_ratio * (1 + overhead) < 1 else None
 
 
 def wallclock_rows(cells: list[dict], reference: str = "rs") -> list[dict]:
@@ -92,7 +92,8 @@ def wallclock_rows(cells: list[dict], reference: str = "rs") -> list[dict]:
         rs_pipelined = arms.get((reference, PIPELINED_SPLIT)) or arms.get((reference, PIPELINED))
         overhead = (_mean([c["metrics"]["round_ms_mean"] for c in rs_pipelined.values()]) / train_ms - 1
                     if rs_pipelined else 0.0)
-        for (method, setting), by_seed in sorted(arms.items(), key=lambda kv: (kv[0][0] != reference, kv[0])):
+        order = lambda kv: (kv[0][0] != reference, kv[0][0], kv[0][1] != SEQUENTIAL, kv[0][1])  # noqa: E731
+        for (method, setting), by_seed in sorted(arms.items(), key=order):
             seeds = sorted(s for s in by_seed if s in ref)
             times = [time_to(by_seed[s]["metrics"], targets[s]) for s in seeds]
             rounds = paired_time_ratio([t[0] for t in times], [ref_times[s][0] for s in seeds])
