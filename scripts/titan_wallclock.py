@@ -3,6 +3,11 @@ figure (issue 14), from the cells of the wall-clock grids:
 
     edgesieve grid run experiments/titan_wallclock.toml --out results/wallclock/sequential --num-cpus 2
     edgesieve grid run experiments/titan_wallclock_pipelined.toml --out results/wallclock/pipelined --num-cpus 2
+    # the light round (v = 40 into a buffer of 15: selection below a training step), to move s/t
+    edgesieve grid run experiments/titan_wallclock.toml --datasets mnist,fsdd --set v=40 --set buffer=15 \
+        --out results/wallclock/light/sequential --num-cpus 2
+    edgesieve grid run experiments/titan_wallclock_pipelined.toml --datasets mnist,fsdd --set v=40 --set buffer=15 \
+        --out results/wallclock/light/pipelined --num-cpus 2
     python scripts/titan_wallclock.py        # writes results/wallclock/wallclock.{json,md}, crossover.png
 
 Each cell has the machine to itself (cpus_per_cell = 2 on 2 CPUs), so its seconds are clean.
@@ -41,16 +46,16 @@ def format_markdown(rows: list[dict]) -> str:
              "pipelined, o = the pipeline's own cost per round over the training step (RS run pipelined, minus 1); "
              "break-even = the largest s/t at which Titan would still be faster (never: not even free selection would "
              "be, at this rounds ratio and pipeline cost).", "",
-             "| data set | model | method | setting | seeds | final acc % | round ms | round / train-only | s/t "
+             "| data set | model | v / buffer | method | setting | seeds | final acc % | round ms | round / train-only | s/t "
              "| rounds to RS's level vs RS | wall-clock vs RS [95% CI] | verdict | predicted | break-even s/t |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|"]
+             "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|"]
     for r in rows:
         is_ref = r["method"] == "rs" and r["setting"] == "sequential"
         x = "-" if r["selection_vs_train"] is None else f"{r['selection_vs_train']:.2f}"
         pred = r.get("predicted_seconds_ratio")
         be = r.get("break_even_selection_vs_train", "-")
         be = "never" if be is None else be if be == "-" else f"{be:.2f}"
-        lines.append(f"| {r['dataset']} | {r['model']} | {r['method']} | {r['setting']} | {r['seeds']} | "
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['v']} / {r.get('buffer', 30)} | {r['method']} | {r['setting']} | {r['seeds']} | "
                      f"{100 * r['final_accuracy']:.1f} | {r['round_ms']:.1f} | {r['round_vs_train']:.2f}x | {x} | "
                      f"{'reference' if is_ref else _ratio(r['rounds_ratio'])} | "
                      f"{'reference' if is_ref else _ratio(r['seconds_ratio'])} | "
@@ -62,7 +67,8 @@ def format_markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folders", nargs="*", type=Path, default=[OUT / "sequential", OUT / "pipelined"])
+    ap.add_argument("folders", nargs="*", type=Path, default=[OUT / "sequential", OUT / "pipelined",
+                                                                OUT / "light" / "sequential", OUT / "light" / "pipelined"])
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     cells = [c for folder in args.folders if folder.exists() for c in read_cells(folder)]

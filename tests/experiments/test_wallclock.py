@@ -9,10 +9,10 @@ from edgesieve.experiments.wallclock import (PIPELINED, PIPELINED_SPLIT, SEQUENT
                                              setting_of, wallclock_rows)
 
 
-def cell(method, seed, accuracies, round_ms, mode="sequential", pin=False, coarse=None, fine=None):
+def cell(method, seed, accuracies, round_ms, mode="sequential", pin=False, coarse=None, fine=None, v=100, buffer=30):
     curve = [[5 * (i + 1), a] for i, a in enumerate(accuracies)]
     seconds = [round_ms / 1000 * r for r, _ in curve]
-    config = {"v": 100, "mode": mode, "model": "har_mlp", **({"pin_cores": True} if pin else {})}
+    config = {"v": v, "buffer": buffer, "mode": mode, "model": "har_mlp", **({"pin_cores": True} if pin else {})}
     metrics = {"curve": curve, "seconds_at_eval": seconds, "round_ms_mean": round_ms, "last20_accuracy": accuracies[-1],
                "final_accuracy": accuracies[-1], "coarse_ms_per_sample": coarse, "fine_ms": fine}
     return {"dataset": "har", "method": method, "seed": seed, "config": config, "metrics": metrics}
@@ -63,3 +63,17 @@ def test_the_crossover_figure_is_written(tmp_path):
     titan = [cell("titan", s, [0.7, 0.8, 0.9, 0.9], 25.0 + s, coarse=0.1, fine=5.0) for s in range(3)]
     path = wallclock_crossover(wallclock_rows(rs + titan), tmp_path / "crossover.png")
     assert path.exists() and path.stat().st_size > 1000 and math.isfinite(path.stat().st_size)
+
+
+def test_round_shapes_pair_only_within_themselves():
+    """A grid that varies v and the buffer (to move s/t) compares each Titan cell with RS of
+    its own round shape: RS at v = 40 is the reference of Titan at v = 40, not RS at v = 100."""
+    acc = [0.2, 0.5, 0.9, 0.9, 0.9, 0.8]
+    cells = ([cell("rs", s, acc, 10.0) for s in range(2)] + [cell("titan", s, acc, 30.0, coarse=0.1, fine=5.0) for s in range(2)]
+             + [cell("rs", s, acc, 20.0, v=40, buffer=15) for s in range(2)]
+             + [cell("titan", s, acc, 30.0, coarse=0.1, fine=2.0, v=40, buffer=15) for s in range(2)])
+    rows = {(r["method"], r["v"], r["buffer"]): r for r in wallclock_rows(cells)}
+    assert set(rows) == {("rs", 100, 30), ("titan", 100, 30), ("rs", 40, 15), ("titan", 40, 15)}
+    assert rows[("titan", 100, 30)]["seconds_ratio"]["ratio"] == pytest.approx(3.0)
+    assert rows[("titan", 40, 15)]["seconds_ratio"]["ratio"] == pytest.approx(1.5)
+    assert rows[("titan", 40, 15)]["selection_vs_train"] == pytest.approx((0.1 * 40 + 2.0) / 20.0)

@@ -269,3 +269,79 @@ def test_pooled_coarse_stage_keeps_the_full_features_ranking_on_real_mnist():
             f.buffer.take()
         assert stats.spearmanr(scores[1], scores[2]).statistic >= 0.9
         assert stats.spearmanr(scores[1], scores[4]).statistic >= 0.8
+
+
+class _SkipAroundTheLayer(nn.Module):
+    """A residual block around the cut: the forward after ``act`` reads the block's input too."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin, self.act, self.head = nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.head(self.act(self.lin(x)) + x)
+
+
+class _LayerRunsTwice(_SkipAroundTheLayer):
+    def forward(self, x):
+        return self.head(self.act(self.lin(self.act(x))))
+
+
+@pytest.mark.parametrize("name", ["mnist_cnn", "mobilenet_v1_28", "audio_resnet1d", "har_mlp", "imu_cnn"])
+def test_the_forward_resumed_after_the_first_block_equals_the_whole_forward(name):
+    """Issue 14: the fine stage resumes from the coarse stage's shallow features; its logits
+    and last-layer features equal a whole forward's (every model we ship, BN in eval mode)."""
+    from edgesieve.models import build_model
+    from edgesieve.titan.features import ForwardFromLayer, ShallowFeatures, first_activation, last_linear
+
+    torch.manual_seed(0)
+    model = build_model(name).train()  # in training mode: both paths run in eval mode, and restore it
+    shape = {"mnist_cnn": (1, 28, 28), "mobilenet_v1_28": (1, 28, 28), "audio_resnet1d": (1, 8000)}.get(name, (6, 100))
+    x = torch.randn(7, *shape)
+    layer, head = first_activation(model), last_linear(model)
+    shallow = ShallowFeatures(model, layer)
+    shallow(x)
+    rest = ForwardFromLayer(model, layer)
+    assert rest.available and rest.check(x[:3], shallow.last_output[:3], head)
+    logits, features = rest(shallow.last_output[[4, 1]], head)
+    want_logits, want_features = logits_and_features(model, x[[4, 1]], head)
+    assert torch.allclose(logits, want_logits, atol=1e-5) and torch.allclose(features, want_features, atol=1e-5)
+    assert model.training and all(m.training for m in model.modules())
+
+
+def test_a_cut_that_is_not_clean_falls_back_to_the_whole_forward():
+    from edgesieve.titan.features import ForwardFromLayer
+
+    model = _SkipAroundTheLayer()
+    assert not ForwardFromLayer(model, "act").available  # a skip connection around the cut
+    assert ForwardFromLayer(model, "lin").available is False  # ... and from the layer before it, too
+    assert not ForwardFromLayer(_LayerRunsTwice(), "act").available  # no single place to cut
+    with pytest.raises(RuntimeError, match="cannot be resumed"):
+        ForwardFromLayer(model, "act")(torch.ones(1, 4), model.head)
+    # a selector on such a model runs the whole forward and picks as one that never reuses
+    torch.manual_seed(1)
+    x, y = torch.randn(60, 4), torch.arange(60) % 3
+    picks = []
+    for reuse in (True, False):
+        sel = selector_class("titan")(model, batch=4, buffer=8, feature_layer="act", reuse_features=reuse).calibrate(x[:20], y[:20])
+        assert not sel.coarse_.reuses_features
+        picks.append(sel.decide(x[20:], y[20:]).keep)
+    assert torch.equal(*picks)
+
+
+def test_titan_reusing_shallow_features_picks_what_the_whole_forward_picks():
+    from edgesieve.models import MnistCNN
+
+    torch.manual_seed(2)
+    model = MnistCNN()
+    x, y = torch.rand(140, 1, 28, 28), torch.arange(140) % 10
+    decisions = {}
+    for reuse in (True, False):
+        sel = selector_class("titan")(model, batch=5, buffer=12, reuse_features=reuse).calibrate(x[:40], y[:40])
+        assert sel.coarse_.reuses_features is reuse
+        decisions[reuse] = [sel.decide(x[40 + 50 * r: 90 + 50 * r], y[40 + 50 * r: 90 + 50 * r]) for r in range(2)]
+    for a, b in zip(decisions[True], decisions[False]):
+        assert torch.equal(a.keep, b.keep) and torch.equal(a.predicted, b.predicted)
+        assert torch.allclose(a.score, b.score, rtol=1e-4)
+    with pytest.raises(ValueError, match="reuse_features must be True or False"):
+        selector_class("titan")(model, reuse_features="yes").calibrate(x[:40], y[:40])

@@ -69,14 +69,15 @@ def wallclock_crossover(rows: list[dict], out: Path) -> Path:
     grid = np.geomspace(min(xs + [0.05]) / 1.5, max(xs + [10.0]) * 1.5, 200)
     colours = {}
     for r in measured:
-        colour = colours.setdefault(r["dataset"], f"C{len(colours)}")
+        colour = colours.setdefault((r["dataset"], r["v"], r.get("buffer")), f"C{len(colours)}")
         ratio = r["seconds_ratio"]
         low = ratio["ci_low"] if ratio["ci_low"] is not None else ratio["ratio"]
         high = ratio["ci_high"] if ratio["ci_high"] is not None else ratio["ratio"]
         marker = "o" if r["setting"] == SEQUENTIAL else "s"
         ax.errorbar([r["selection_vs_train"]], [ratio["ratio"]], yerr=[[ratio["ratio"] - low], [high - ratio["ratio"]]],
                     fmt=marker, color=colour, capsize=3, markersize=6,
-                    label=f"{r['dataset']} / {r['model']}, {r['setting']}, v = {r['v']}")
+                    label=f"{r['dataset']} / {r['model']}, {r['setting']}, v = {r['v']}"
+                          + (f", buffer {r['buffer']}" if r.get("buffer") not in (None, 30) else ""))
         model = [predicted_ratio(r["rounds_ratio"]["ratio"], x, r["setting"], r["pipeline_overhead"]) for x in grid]
         ax.plot(grid, model, color=colour, linewidth=0.9, linestyle="-" if r["setting"] == SEQUENTIAL else "--", alpha=0.7)
     ax.axhline(1.0, color="black", linewidth=1)

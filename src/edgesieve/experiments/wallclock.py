@@ -73,16 +73,18 @@ def break_even(rounds_ratio: float, setting: str, overhead: float = 0.0) -> floa
 
 
 def wallclock_rows(cells: list[dict], reference: str = "rs") -> list[dict]:
-    """One row per (data set, model, method, setting): round time and selection cost against
-    RS's sequential round (which is the training step plus a random pick), the paired ratios of
-    rounds and seconds to RS's level (geometric mean over seeds, 95% t interval), and what the
-    crossover model predicts and where it breaks even."""
+    """One row per (data set, model, round shape, method, setting): round time and selection cost
+    against RS's sequential round of the same shape (which is the training step plus a random
+    pick), the paired ratios of rounds and seconds to RS's level (geometric mean over seeds, 95% t
+    interval), and what the crossover model predicts and where it breaks even. The round shape
+    is v arrivals into a buffer of ``buffer``: grids that vary it (to move s/t) pair within it."""
     groups: dict = defaultdict(lambda: defaultdict(dict))
     for c in cells:
         model = c["config"].get("model") or dataset_spec(c["dataset"]).model  # at its default, not recorded
-        groups[(c["dataset"], model)][(c["method"], setting_of(c["config"]))][c["seed"]] = c
+        shape = (c["config"]["v"], c["config"].get("buffer", 30))
+        groups[(c["dataset"], model, *shape)][(c["method"], setting_of(c["config"]))][c["seed"]] = c
     rows = []
-    for (dataset, model), arms in sorted(groups.items()):
+    for (dataset, model, v, buffer), arms in sorted(groups.items()):
         ref = arms.get((reference, SEQUENTIAL))
         if not ref:
             continue
@@ -99,12 +101,12 @@ def wallclock_rows(cells: list[dict], reference: str = "rs") -> list[dict]:
             rounds = paired_time_ratio([t[0] for t in times], [ref_times[s][0] for s in seeds])
             seconds = paired_time_ratio([t[1] for t in times], [ref_times[s][1] for s in seeds])
             round_ms = _mean([by_seed[s]["metrics"]["round_ms_mean"] for s in seeds])
-            v = next(iter(by_seed.values()))["config"]["v"]
             selection = [selection_ms_per_round(by_seed[s]["metrics"], v) for s in seeds]
             selection_ms = _mean(selection) if None not in selection else None
             x = None if selection_ms is None else selection_ms / train_ms
             own_overhead = overhead if setting != SEQUENTIAL else 0.0
-            row = {"dataset": dataset, "model": model, "method": method, "setting": setting, "v": v, "seeds": len(seeds),
+            row = {"dataset": dataset, "model": model, "method": method, "setting": setting, "v": v, "buffer": buffer,
+                   "seeds": len(seeds),
                    "train_step_ms": train_ms, "round_ms": round_ms, "round_vs_train": round_ms / train_ms,
                    "selection_ms": selection_ms, "selection_vs_train": x, "pipeline_overhead": own_overhead,
                    "rounds_ratio": rounds, "seconds_ratio": seconds,

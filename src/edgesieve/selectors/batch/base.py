@@ -56,6 +56,10 @@ class BatchSelector(Selector):
     lambda_rep, lambda_div, diversity, chunk, class_slots : the coarse stage, see :class:`CoarseFilter`.
     drip_dpw : DRIP's window when ``coarse="drip"``.
     seed : seed of the selector's own random generator (saved and restored with its state).
+    reuse_features : Titan's coarse stage hands the fine stage its candidates' shallow features,
+        and the fine forward resumes from them (the model's graph cut after ``feature_layer`` with
+        torch.fx) rather than running the first block again; where the cut is not clean (see
+        :class:`edgesieve.titan.features.ForwardFromLayer`) the fine stage runs the whole forward.
     coarse_pool : Titan's coarse stage averages its shallow features over ``coarse_pool`` x
         ``coarse_pool`` positions first (1: the full features; 4 makes the MNIST CNN's 12,544 values
         784, and the coarse distances about as much cheaper; benchmarks/bench_coarse_pool.py measures
@@ -89,7 +93,7 @@ class BatchSelector(Selector):
     def __init__(self, model, batch: int = 10, buffer: int = 30, *, coarse: str | None = None,
                  feature_layer: str | None = None, lambda_rep: float = 1.0, lambda_div: float = 1.0,
                  diversity: str = "mean", chunk: int = 10, class_slots: str = "proportional", drip_dpw: float = 0.25,
-                 seed: int = 0, coarse_pool: int = 1, **extra):
+                 seed: int = 0, coarse_pool: int = 1, reuse_features: bool = True, **extra):
         unknown = sorted(set(extra) - set(self.extra_params))
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected parameters {unknown}; "
@@ -109,6 +113,7 @@ class BatchSelector(Selector):
         self.drip_dpw = drip_dpw
         self.seed = seed
         self.coarse_pool = coarse_pool
+        self.reuse_features = reuse_features
 
     # -- calibration ----------------------------------------------------------------------------
 
@@ -117,6 +122,8 @@ class BatchSelector(Selector):
         _positive_int(self.buffer, "buffer")
         _positive_int(self.chunk, "chunk")
         _positive_int(self.coarse_pool, "coarse_pool")
+        if not isinstance(self.reuse_features, bool):
+            raise ValueError(f"reuse_features must be True or False, got {self.reuse_features!r}")
         coarse = self.default_coarse if self.coarse is None else self.coarse
         if coarse not in COARSE_STAGES:
             raise ValueError(f"coarse must be one of {tuple(COARSE_STAGES)} or None, got {coarse!r}")
@@ -178,7 +185,7 @@ class BatchSelector(Selector):
         mid = time.perf_counter()
         head = last_linear(self.model)
         cx, cy = x[candidates], y[candidates]
-        logits, features = logits_and_features(self.model, cx, head)
+        logits, features = self.coarse_.candidate_outputs(cx, head)
         picked = self._fine(logits, features, cy, min(self.batch, candidates.numel()), cx)
         chosen = candidates[picked.index]
         keep = torch.zeros(n, dtype=torch.bool)

@@ -3,7 +3,8 @@ stage picks. Strategy objects behind one small interface, registered by name; a 
 holds one (``coarse_``). A new stage is one class with ``@register_coarse_stage``.
 
 Interface: ``calibrate(x, y)`` once; ``candidates(x, y)`` per round (positions in the round);
-``recalibrate(x, y)`` when the model has moved (``needs_recalibration`` says whether it does
+``candidate_outputs(x, head)`` the candidates' logits and last-layer features for the fine
+stage (a stage that already ran part of the forward resumes from there); ``recalibrate(x, y)`` when the model has moved (``needs_recalibration`` says whether it does
 anything); ``get_state()`` / ``set_state(state)`` for the selector's JSON state file.
 """
 
@@ -16,7 +17,7 @@ import torch
 from edgesieve.selectors.drip import DripSelector
 from edgesieve.state.files import StateFileError, decode_tensor, encode_tensor
 from edgesieve.titan.coarse import CoarseFilter
-from edgesieve.titan.features import ShallowFeatures, first_activation
+from edgesieve.titan.features import ForwardFromLayer, ShallowFeatures, first_activation, last_linear, logits_and_features
 
 COARSE_STAGES: dict[str, type] = {}
 
@@ -48,6 +49,10 @@ class CoarseStage:
     def candidates(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.arange(x.shape[0])
 
+    def candidate_outputs(self, x: torch.Tensor, head: torch.nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and ``head``'s input for the candidates ``x`` of the last ``candidates`` call."""
+        return logits_and_features(self.selector.model, x, head)
+
     def get_state(self) -> dict[str, Any]:
         return {}
 
@@ -66,16 +71,42 @@ class TitanCoarseStage(CoarseStage):
         super().__init__(selector)
         s = selector
         layer = s.feature_layer or first_activation(s.model)
-        self.filter = CoarseFilter(ShallowFeatures(s.model, layer, s.coarse_pool), s.n_classes_, s.buffer, lambda_rep=s.lambda_rep,
+        self.shallow = ShallowFeatures(s.model, layer, s.coarse_pool)
+        self.filter = CoarseFilter(self.shallow, s.n_classes_, s.buffer, lambda_rep=s.lambda_rep,
                                    lambda_div=s.lambda_div, diversity=s.diversity, chunk=s.chunk, class_slots=s.class_slots)
+        # the fine stage resumes the forward from the candidates' shallow features (reuse_features)
+        self.rest = ForwardFromLayer(s.model, layer) if s.reuse_features else None
+        self._candidate_activations = None
+
+    @property
+    def reuses_features(self) -> bool:
+        """Whether the fine stage resumes from the shallow features (else: a whole forward)."""
+        return self.rest is not None and self.rest.available
 
     def calibrate(self, x, y):
         self.filter.warm_start(x, y)
+        self._check_rest(x)
+
+    def _check_rest(self, x):
+        """Keep the resumed forward only where it gives the model's own outputs (a few samples)."""
+        if self.rest is not None and self.rest.available:
+            few = x[:4]
+            self.shallow(few)
+            self.rest.check(few, self.shallow.last_output, last_linear(self.selector.model))
+        self.shallow.last_output = None
 
     def candidates(self, x, y):
         self.filter.offer(x, y)
         ids, _ = self.filter.buffer.take()
+        raw, self.shallow.last_output = self.shallow.last_output, None
+        self._candidate_activations = raw[ids] if self.reuses_features and raw is not None else None
         return ids
+
+    def candidate_outputs(self, x, head):
+        activations, self._candidate_activations = self._candidate_activations, None
+        if activations is None or activations.shape[0] != x.shape[0]:
+            return super().candidate_outputs(x, head)
+        return self.rest(activations, head)
 
     def get_state(self):
         stats = self.filter.stats
@@ -85,6 +116,9 @@ class TitanCoarseStage(CoarseStage):
                                 "mean_sq_norm": encode_tensor(stats.mean_sq_norm)}}
 
     def set_state(self, state):
+        if self.rest is not None and self.rest.available:  # a loaded selector checks its cut too
+            probe = torch.Generator().manual_seed(0)
+            self._check_rest(torch.randn(4, *self.selector.sample_shape_, generator=probe))
         if "class_stats" not in state:
             return
         s = state["class_stats"]
