@@ -88,7 +88,7 @@ def _span(values, fmt: str = "{:.2f}") -> str:
 
 def wallclock_verdict(rows: list[dict]) -> list[str]:
     """Issue 14's two targets, stated from the wall-clock cells and the round-time benchmark."""
-    bench = json.loads((ROOT / "benchmarks" / "results" / "titan.json").read_text()).get("round_ms_by_model", {})
+    bench = json.loads((ROOT / "benchmarks" / "results" / "titan.json").read_text()).get("round_ms_by_model") or {}
     titan = [r for r in rows if r["method"] == "titan" and r.get("predicted_seconds_ratio") is not None]
     seq = [r for r in titan if r["setting"] == "sequential"]
     pipe = [r for r in titan if r["setting"] != "sequential"]
@@ -295,7 +295,7 @@ def demo_table() -> str:
 def readme_titan_seconds() -> str:
     """README's short form of the wall-clock verdict (issue 14), from the same result files."""
     rows = json.loads((ROOT / "results" / "wallclock" / "wallclock.json").read_text())["rows"]
-    bench = json.loads((ROOT / "benchmarks" / "results" / "titan.json").read_text()).get("round_ms_by_model", {})
+    bench = json.loads((ROOT / "benchmarks" / "results" / "titan.json").read_text()).get("round_ms_by_model") or {}
     titan = [r for r in rows if r["method"] == "titan" and r.get("predicted_seconds_ratio") is not None]
     seq = [r for r in titan if r["setting"] == "sequential"]
     pipe = [r for r in titan if r["setting"] != "sequential"]

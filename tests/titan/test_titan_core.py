@@ -299,7 +299,10 @@ def test_the_forward_resumed_after_the_first_block_equals_the_whole_forward(name
     shape = {"mnist_cnn": (1, 28, 28), "mobilenet_v1_28": (1, 28, 28), "audio_resnet1d": (1, 8000)}.get(name, (6, 100))
     x = torch.randn(7, *shape)
     layer, head = first_activation(model), last_linear(model)
-    shallow = ShallowFeatures(model, layer)
+    plain = ShallowFeatures(model, layer)
+    plain(x)
+    assert plain.last_output is None  # only a caller that asks for the raw output keeps it
+    shallow = ShallowFeatures(model, layer, keep_output=True)
     shallow(x)
     rest = ForwardFromLayer(model, layer)
     assert rest.available and rest.check(x[:3], shallow.last_output[:3], head)

@@ -20,13 +20,14 @@ class ShallowFeatures:
     class _Stop(Exception):
         pass
 
-    def __init__(self, model: nn.Module, layer: str, pool: int = 1):
+    def __init__(self, model: nn.Module, layer: str, pool: int = 1, *, keep_output: bool = False):
         if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
             raise ValueError(f"pool must be a positive int, got {pool!r}")
-        self.model, self.layer_name, self.pool = model, layer, pool
+        self.model, self.layer_name, self.pool, self.keep_output = model, layer, pool, keep_output
         self.layer = model.get_submodule(layer)
-        #: the layer's raw output (before pooling) of the last call: the fine stage resumes the
-        #: forward from its candidates' rows (:class:`ForwardFromLayer`); the caller clears it
+        #: with ``keep_output``, the layer's raw output (before pooling) of the last call: the fine
+        #: stage resumes the forward from its candidates' rows (:class:`ForwardFromLayer`); the
+        #: caller takes it and clears it
         self.last_output: torch.Tensor | None = None
 
     @torch.no_grad()
@@ -47,7 +48,8 @@ class ShallowFeatures:
             handle.remove()
         if not out:
             raise ValueError(f"layer {self.layer_name!r} did not run in the model's forward pass")
-        self.last_output = out[0]
+        if self.keep_output:
+            self.last_output = out[0]
         f = pooled(out[0], self.pool)
         if f.dim() == 4 and not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last):
             f = f.permute(0, 2, 3, 1)  # flatten in memory order: no copy (distances ignore the order)

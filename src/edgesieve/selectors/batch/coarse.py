@@ -71,7 +71,7 @@ class TitanCoarseStage(CoarseStage):
         super().__init__(selector)
         s = selector
         layer = s.feature_layer or first_activation(s.model)
-        self.shallow = ShallowFeatures(s.model, layer, s.coarse_pool)
+        self.shallow = ShallowFeatures(s.model, layer, s.coarse_pool, keep_output=s.reuse_features)
         self.filter = CoarseFilter(self.shallow, s.n_classes_, s.buffer, lambda_rep=s.lambda_rep,
                                    lambda_div=s.lambda_div, diversity=s.diversity, chunk=s.chunk, class_slots=s.class_slots)
         # the fine stage resumes the forward from the candidates' shallow features (reuse_features)
