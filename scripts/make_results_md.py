@@ -62,7 +62,7 @@ def wallclock_section() -> list[str]:
              "1-D CNN on raw FSDD audio, the paper's 2-layer MLP on HAR), 100 rounds of v = 100 into a buffer of 30, "
              "batch 10, 20 seeds, each cell alone on the 2 cores; and a light round (v = 40 into a buffer of 15, where "
              "selection costs less than a training step; `--set v=40 --set buffer=15 --out results/wallclock/light/...`, "
-             "commands in `scripts/titan_wallclock.py`) for MNIST and FSDD, to move s/t along the crossover. No GPU was lent to this project's sessions, so the third setting (trainer "
+             "commands in `scripts/titan_wallclock.py`) for FSDD, to move s/t along the crossover. No GPU was lent to the sessions that measured this, so the third setting (trainer "
              "on a GPU, selection on the CPU) is not measured.", ""]
     for r in rows:
         if r["method"] == "rs" or r.get("predicted_seconds_ratio") is None:

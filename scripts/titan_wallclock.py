@@ -4,9 +4,9 @@ figure (issue 14), from the cells of the wall-clock grids:
     edgesieve grid run experiments/titan_wallclock.toml --out results/wallclock/sequential --num-cpus 2
     edgesieve grid run experiments/titan_wallclock_pipelined.toml --out results/wallclock/pipelined --num-cpus 2
     # the light round (v = 40 into a buffer of 15: selection below a training step), to move s/t
-    edgesieve grid run experiments/titan_wallclock.toml --datasets mnist,fsdd --set v=40 --set buffer=15 \
+    edgesieve grid run experiments/titan_wallclock.toml --datasets fsdd --set v=40 --set buffer=15 \
         --out results/wallclock/light/sequential --num-cpus 2
-    edgesieve grid run experiments/titan_wallclock_pipelined.toml --datasets mnist,fsdd --set v=40 --set buffer=15 \
+    edgesieve grid run experiments/titan_wallclock_pipelined.toml --datasets fsdd --set v=40 --set buffer=15 \
         --out results/wallclock/light/pipelined --num-cpus 2
     python scripts/titan_wallclock.py        # writes results/wallclock/wallclock.{json,md}, crossover.png
 

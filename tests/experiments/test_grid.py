@@ -359,6 +359,25 @@ def test_a_data_set_can_have_its_own_store_capacity(tmp_path):
         load_grid(path)
 
 
+def test_set_flags_change_one_setting_and_keep_the_rest_of_the_file(tmp_path):
+    """``grid run grid.toml --set v=40`` changes v for every data set and nothing else: the file's
+    other settings and the data sets' own tables stay (a --set once replaced the whole [config],
+    and the cells silently ran with the protocol's defaults)."""
+    from edgesieve.cli.main import build_parser
+    from edgesieve.experiments.grid.spec import load_grid
+
+    path = tmp_path / "g.toml"
+    path.write_text('protocol = "titan"\ndatasets = ["har", "fsdd"]\nmethods = ["rs"]\nseeds = 1\n'
+                    '[config]\nrounds = 100\nrepeat_stream = true\nv = 100\n[config.fsdd]\nlr = 0.03\nv = 50\n')
+    args = build_parser().parse_args(["grid", "run", str(path), "--set", "v=40", "--set", "buffer=15", "--out", "x"])
+    grid = load_grid(args.grid_file, config=dict(args.settings))
+    configs = {c.dataset: grid.cell_config(c) for c in grid.cells()}
+    for dataset in ("har", "fsdd"):
+        assert configs[dataset]["v"] == 40 and configs[dataset]["buffer"] == 15
+        assert configs[dataset]["rounds"] == 100 and configs[dataset]["repeat_stream"] is True
+    assert configs["fsdd"]["lr"] == 0.03 and configs["har"]["lr"] == 0.1
+
+
 def test_in_process_cells_equal_the_ray_cells(grid_out, tmp_path):
     """`reproduce`'s in-process path writes the same cells as Ray (timings aside)."""
     from edgesieve.experiments.grid import load_grid, run_grid

@@ -357,7 +357,18 @@ def seeds_from(value) -> tuple[int, ...]:
 
 def load_grid(path: str | Path | None = None, **overrides) -> Grid:
     """A grid from a TOML file (keys ``protocol``, ``datasets``, ``streams``, ``methods``,
-    ``seeds``, table ``[config]``), any key replaced by a non-None override (flags)."""
+    ``seeds``, table ``[config]``), any key replaced by a non-None override (flags). A ``config``
+    override is merged setting by setting (``--set``): each of its settings replaces the file's,
+    in ``[config]`` and in every data set's own table, and the file's other settings stay.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = Path(d) / "grid.toml"
+    ...     _ = path.write_text('protocol = "titan"\\ndatasets = ["har"]\\nmethods = ["rs"]\\nseeds = 2\\n'
+    ...                         '[config]\\nrounds = 100\\nv = 100\\n[config.har]\\nv = 50\\nlr = 0.03\\n')
+    ...     load_grid(path, config={"v": 40}).config
+    {'rounds': 100, 'v': 40, 'har': {'lr': 0.03}}
+    """
     doc: dict = {}
     if path is not None:
         path = Path(path)
@@ -370,7 +381,10 @@ def load_grid(path: str | Path | None = None, **overrides) -> Grid:
         unknown = sorted(set(doc) - {"protocol", "datasets", "streams", "methods", "seeds", "config"})
         if unknown:
             raise GridError(f"grid file {path}: unknown keys {unknown}")
+    settings = overrides.pop("config", None) or {}
     doc.update({k: v for k, v in overrides.items() if v is not None})
+    if settings:
+        doc["config"] = _with_settings(doc.get("config", {}), settings)
     missing = [k for k in ("protocol", "datasets", "methods", "seeds") if k not in doc]
     if missing:
         raise GridError(f"the grid does not say {', '.join(missing)} (TOML keys or --{' --'.join(missing)})")
@@ -380,6 +394,17 @@ def load_grid(path: str | Path | None = None, **overrides) -> Grid:
         raise GridError("[config] must be a table of protocol settings")
     return Grid(protocol=doc["protocol"], datasets=as_tuple(doc["datasets"]), streams=as_tuple(doc.get("streams", ["iid"])),
                 methods=as_tuple(doc["methods"]), seeds=seeds_from(doc["seeds"]), config=dict(config))
+
+
+def _with_settings(config, settings: dict) -> dict:
+    """``config`` with each of ``settings`` set at the top and removed from the data sets' own
+    tables, so a flag holds for every data set (the flags override the file)."""
+    if not isinstance(config, dict):
+        raise GridError("[config] must be a table of protocol settings")
+    merged = {k: ({n: v for n, v in table.items() if n not in settings} if isinstance(table, dict) else table)
+              for k, table in config.items()}
+    merged.update(settings)
+    return merged
 
 
 __all__ = ["CONFIG_KEYS", "TITAN_GRID_KEYS", "Cell", "Grid", "GridError", "REFERENCE", "Task", "drip_method", "load_grid"]
