@@ -4,8 +4,9 @@ holds one (``coarse_``). A new stage is one class with ``@register_coarse_stage`
 
 Interface: ``calibrate(x, y)`` once; ``candidates(x, y)`` per round (positions in the round);
 ``candidate_outputs(x, head)`` the candidates' logits and last-layer features for the fine
-stage (a stage that already ran part of the forward resumes from there); ``recalibrate(x, y)`` when the model has moved (``needs_recalibration`` says whether it does
-anything); ``get_state()`` / ``set_state(state)`` for the selector's JSON state file.
+stage (a stage that already ran part of the forward resumes from there); ``recalibrate(x, y)``
+when the model has moved (``needs_recalibration`` says whether it does anything);
+``get_state()`` / ``set_state(state)`` for the selector's JSON state file.
 """
 
 from __future__ import annotations
