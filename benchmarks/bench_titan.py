@@ -236,9 +236,8 @@ def stage_memory() -> dict:
     head = last_linear(model)
 
     def stage(name: str, i: int) -> None:
-        if name == "coarse":
-            sel.coarse_.filter.offer(x[i : i + 100], y[i : i + 100])
-            sel.coarse_.filter.buffer.take()
+        if name == "coarse":  # as a round runs it: scores, buffer, the candidates' shallow features kept
+            sel.coarse_.candidates(x[i : i + 100], y[i : i + 100])
         elif name == "fine":
             logits, feats = logits_and_features(model, x[i : i + 30], head)
             cis_select(logits, feats, y[i : i + 30], 10, 10, generator=sel.rng_)
