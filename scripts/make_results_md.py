@@ -86,16 +86,23 @@ def _span(values, fmt: str = "{:.2f}") -> str:
     return fmt.format(low) if fmt.format(low) == fmt.format(high) else f"{fmt.format(low)}-{fmt.format(high)}"
 
 
+def _paper_round(row: dict) -> bool:
+    return row["v"] == 100 and row.get("buffer", 30) == 30
+
+
+def _titan_wallclock_rows(rows: list[dict]) -> tuple[list, list, list, list]:
+    """Titan's wall-clock rows: (paper round, other rounds, paper round sequential, paper round pipelined)."""
+    every = [r for r in rows if r["method"] == "titan" and r.get("predicted_seconds_ratio") is not None]
+    paper = [r for r in every if _paper_round(r)]
+    return (paper, [r for r in every if not _paper_round(r)], [r for r in paper if r["setting"] == "sequential"],
+            [r for r in paper if r["setting"] != "sequential"])
+
+
 def wallclock_verdict(rows: list[dict]) -> list[str]:
     """Issue 14's two targets, stated from the wall-clock cells and the round-time benchmark."""
     bench = json.loads((ROOT / "benchmarks" / "results" / "titan.json").read_text()).get("round_ms_by_model") or {}
-    paper_round = lambda r: r["v"] == 100 and r.get("buffer", 30) == 30  # noqa: E731
-    every_titan = [r for r in rows if r["method"] == "titan" and r.get("predicted_seconds_ratio") is not None]
-    titan = [r for r in every_titan if paper_round(r)]
-    light = [r for r in every_titan if not paper_round(r)]
-    seq = [r for r in titan if r["setting"] == "sequential"]
-    pipe = [r for r in titan if r["setting"] != "sequential"]
-    rs_pipe = [r for r in rows if r["method"] == "rs" and r["setting"] != "sequential" and paper_round(r)]
+    titan, light, seq, pipe = _titan_wallclock_rows(rows)
+    rs_pipe = [r for r in rows if r["method"] == "rs" and r["setting"] != "sequential" and _paper_round(r)]
     hidden = {k: r for k, r in bench.items() if "train_only_1core_ms" in r and r["selection_split_vs_train_1core"] <= 1}
     paper = {k: r for k, r in bench.items() if k.endswith("/paper") and "selection_vs_train" in r}
     lines = ["### Verdict on this machine (issue 14's targets)", ""]
@@ -308,11 +315,7 @@ def readme_titan_seconds() -> str:
     """README's short form of the wall-clock verdict (issue 14), from the same result files."""
     rows = json.loads((ROOT / "results" / "wallclock" / "wallclock.json").read_text())["rows"]
     bench = json.loads((ROOT / "benchmarks" / "results" / "titan.json").read_text()).get("round_ms_by_model") or {}
-    every_titan = [r for r in rows if r["method"] == "titan" and r.get("predicted_seconds_ratio") is not None]
-    titan = [r for r in every_titan if r["v"] == 100 and r.get("buffer", 30) == 30]
-    light = [r for r in every_titan if r not in titan]
-    seq = [r for r in titan if r["setting"] == "sequential"]
-    pipe = [r for r in titan if r["setting"] != "sequential"]
+    titan, light, seq, pipe = _titan_wallclock_rows(rows)
     hidden = [r for r in bench.values() if "train_only_1core_ms" in r and r["selection_split_vs_train_1core"] <= 1]
     text = ("**Titan in seconds** (RESULTS.md, \"Titan in seconds\"; 20 paired seeds per row, the paper-like models "
             f"{', '.join(sorted({r['model'] for r in titan}))}): to reach RS's accuracy Titan needs "
