@@ -383,8 +383,6 @@ def load_grid(path: str | Path | None = None, **overrides) -> Grid:
             raise GridError(f"grid file {path}: unknown keys {unknown}")
     settings = overrides.pop("config", None) or {}
     doc.update({k: v for k, v in overrides.items() if v is not None})
-    if settings:
-        doc["config"] = _with_settings(doc.get("config", {}), settings)
     missing = [k for k in ("protocol", "datasets", "methods", "seeds") if k not in doc]
     if missing:
         raise GridError(f"the grid does not say {', '.join(missing)} (TOML keys or --{' --'.join(missing)})")
@@ -392,15 +390,15 @@ def load_grid(path: str | Path | None = None, **overrides) -> Grid:
     config = doc.get("config", {})
     if not isinstance(config, dict):
         raise GridError("[config] must be a table of protocol settings")
+    if settings:
+        config = _with_settings(config, settings)
     return Grid(protocol=doc["protocol"], datasets=as_tuple(doc["datasets"]), streams=as_tuple(doc.get("streams", ["iid"])),
                 methods=as_tuple(doc["methods"]), seeds=seeds_from(doc["seeds"]), config=dict(config))
 
 
-def _with_settings(config, settings: dict) -> dict:
+def _with_settings(config: dict, settings: dict) -> dict:
     """``config`` with each of ``settings`` set at the top and removed from the data sets' own
     tables, so a flag holds for every data set (the flags override the file)."""
-    if not isinstance(config, dict):
-        raise GridError("[config] must be a table of protocol settings")
     merged = {k: ({n: v for n, v in table.items() if n not in settings} if isinstance(table, dict) else table)
               for k, table in config.items()}
     merged.update(settings)
