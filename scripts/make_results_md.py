@@ -141,8 +141,7 @@ def wallclock_verdict(rows: list[dict]) -> list[str]:
             f"{_span([r['round_vs_train'] - 1 for r in rs_pipe])} (RS pipelined: the trainer on one core plus the "
             "hand-over), so never. The hardware at which it would: a trainer that does not share its processor with "
             "selection (a GPU, or cores left idle by the application) and selection at most 1/R times a training step "
-            "there. A GPU trainer with CPU selection moves the other way for these small models: the training step "
-            "shrinks and s/t grows (not measured: no GPU was lent to these sessions).")
+            "there." + gpu_round_sentence(min(r["rounds_ratio"]["ratio"] for r in titan)))
     for r in light:
         rounds, sec = r["rounds_ratio"], r["seconds_ratio"]
         lines.append(
@@ -153,6 +152,22 @@ def wallclock_verdict(rows: list[dict]) -> list[str]:
             f"it takes {sec['ratio']:.2f}x RS's seconds ({_verdict(sec)}): on the crossover the point moves left and R "
             "moves up.")
     return lines + [""]
+
+
+def gpu_round_sentence(best_r: float) -> str:
+    """What a GPU does to s/t, from ``bench_paper_models.py --device cuda`` where it was run."""
+    path = ROOT / "benchmarks" / "results" / "paper_models_cuda.json"
+    if not path.exists():
+        return " A GPU trainer with CPU bookkeeping should move the other way for these small models (not measured)."
+    record = json.loads(path.read_text())
+    rows = record["models"].values()
+    return (f" Measured on a GPU ({record['where']}; `benchmarks/results/paper_models_cuda.md`), it moves the other "
+            f"way for these small models: a training step of 10 samples takes {_span([r['train_step_ms_batch10'] for r in rows])}"
+            f" ms, a round's selection {_span([r['selection_ms_per_round'] for r in rows], '{:.1f}')} ms (many small kernels "
+            f"and the bookkeeping on the CPU), so s/t = {_span([r['selection_to_training'] for r in rows], '{:.1f}')}: worse "
+            "than on this CPU, and sequential Titan would take about R (1 + s/t) = "
+            f"{_span([best_r * (1 + r['selection_to_training']) for r in rows], '{:.1f}')}x RS's seconds even at the best "
+            f"measured R = {best_r:.2f}.")
 
 
 def _verdict(ratio: dict) -> str:

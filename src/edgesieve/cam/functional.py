@@ -220,7 +220,7 @@ def drip_scores_weighted(flat: torch.Tensor, weights: torch.Tensor | None, norma
     if _on_numpy(flat) and (weights is None or _on_numpy(weights)):
         return torch.from_numpy(drip_scores_weighted_numpy(flat.numpy(), None if weights is None else weights.numpy(),
                                                             normalize))
-    weighted = flat.mean(dim=1) if weights is None else flat @ weights
+    weighted = flat.mean(dim=1) if weights is None else flat @ weights.to(flat.device, flat.dtype)
     if normalize == "none":
         return weighted
     hi = flat.amax(dim=1)

@@ -15,6 +15,7 @@ from torch import nn
 
 from edgesieve.cam import functional as CF
 from edgesieve.cam.layers import expected_input, flatten_mlp_head, gap_linear_head, layer_and_output, resolve_layer
+from edgesieve.devices import to_model_device
 from edgesieve.validation import as_batch, as_labels
 
 
@@ -147,6 +148,7 @@ class GradCAM:
         """``explain`` on a batch that ``as_batch`` already checked (a caller's hot path: the
         finiteness check is not paid twice); the model's input shape is still checked."""
         self._check_shape(x)
+        x = to_model_device(x, self.model)
         if (self._head_exact or self._mlp is not None) and target is None and not return_heatmaps:
             return self._exact_scores(x)
         if self._mlp is not None:

@@ -22,6 +22,7 @@ from torch import nn
 
 from edgesieve.cam import functional as CF
 from edgesieve.cam.layers import layer_and_output, trace_at_layer
+from edgesieve.devices import on_cpu
 from edgesieve.reasons import REASON_CODES
 from edgesieve.selectors.drip import DripSelector
 from edgesieve.state.files import model_fingerprint
@@ -96,9 +97,8 @@ def export_drip_onnx(
 ) -> ExportReport:
     """Write the filter to ``path`` and validate it: ``onnx.checker`` must pass and
     onnxruntime must reproduce PyTorch's decisions on ``sample`` (default: 256 random inputs)
-    with identical keep flags and scores within ``atol``. A graph that fails is deleted."""
-    import onnx
-
+    with identical keep flags and scores within ``atol``. A graph that fails is deleted. A model
+    on a GPU is exported from the CPU and put back where it was."""
     selector._check_calibrated()
     cam = selector.cam_
     if not cam.uses_closed_form:
@@ -110,12 +110,20 @@ def export_drip_onnx(
         )
     if sample is None:
         sample = torch.rand(256, *selector.sample_shape_, generator=torch.Generator().manual_seed(0))
+    if isinstance(sample, torch.Tensor):
+        sample = sample.detach().cpu()
     sample = torch.as_tensor(np.asarray(sample, dtype=np.float32))
+    with on_cpu(selector.model):  # traced and validated on the CPU; a GPU model goes back afterwards
+        return _export_on_cpu(selector, Path(path), sample, opset, atol)
+
+
+def _export_on_cpu(selector: DripSelector, path: Path, sample: torch.Tensor, opset: int, atol: float) -> ExportReport:
+    import onnx
+
     reference = selector.decide(sample)
     layer_positions = _layer_positions(selector, sample[:1])
     wrapper = DripFilterGraph(selector, tuple(selector.sample_shape_[1:]), layer_positions).eval()
 
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:

@@ -92,12 +92,13 @@ class DripSelector(Selector):
         n_classes = result.logits.shape[1]
         if y is not None:
             y = as_labels(y, x.shape[0], n_classes=n_classes)
-        groups = y if self.group_by == "label" else result.predicted
+        scores = result.scores.detach().cpu()  # the windows are fitted on the CPU, wherever the model is
+        groups = y.cpu() if self.group_by == "label" else result.predicted.cpu()
 
         thresholds: dict[int, tuple[float, float]] = {}
         report = []
         for c in range(n_classes):
-            class_scores = torch.sort(result.scores[groups == c]).values
+            class_scores = torch.sort(scores[groups == c]).values
             n = int(class_scores.numel())
             w = window_size(self.dpw, n)
             row = {"class": c, "n": n, "window": w}

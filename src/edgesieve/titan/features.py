@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesieve.devices import to_model_device
 from edgesieve.hooks import capture, eval_mode
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.LeakyReLU)
@@ -41,7 +42,7 @@ class ShallowFeatures:
         handle = self.layer.register_forward_hook(hook)
         try:
             with eval_mode(self.model):
-                self.model(x)
+                self.model(to_model_device(x, self.model))
         except ShallowFeatures._Stop:
             pass
         finally:
@@ -53,7 +54,7 @@ class ShallowFeatures:
         f = pooled(out[0], self.pool)
         if f.dim() == 4 and not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last):
             f = f.permute(0, 2, 3, 1)  # flatten in memory order: no copy (distances ignore the order)
-        return f.flatten(1)  # (0, D) for an empty batch too
+        return f.flatten(1).cpu()  # (0, D) for an empty batch too; the coarse stage's bookkeeping is on the CPU
 
 
 class ForwardFromLayer:
@@ -97,7 +98,7 @@ class ForwardFromLayer:
             logits = self.module(activation)
         if not seen:
             raise RuntimeError("the last linear layer did not run after the cut")
-        return logits, seen[0].reshape(activation.shape[0], -1)
+        return logits.cpu(), seen[0].reshape(activation.shape[0], -1).cpu()
 
     def check(self, x: torch.Tensor, activation: torch.Tensor, head: nn.Linear, *, rtol: float = 1e-4,
               atol: float = 1e-5) -> bool:
@@ -172,8 +173,8 @@ def last_linear(model: nn.Module) -> nn.Linear:
 
 @torch.no_grad()
 def logits_and_features(model: nn.Module, x: torch.Tensor, head: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
-    """One eval-mode forward: logits and the input of ``head`` (the last linear layer); every
-    module's mode is restored afterwards and the hook removed."""
+    """One eval-mode forward on the model's device: logits and the input of ``head`` (the last
+    linear layer), on the CPU; every module's mode is restored afterwards and the hook removed."""
     with capture(head, "input") as seen, eval_mode(model):
-        logits = model(x)
-    return logits, seen[0].reshape(x.shape[0], -1)
+        logits = model(to_model_device(x, model))
+    return logits.cpu(), seen[0].reshape(x.shape[0], -1).cpu()  # on the CPU, where the fine stage runs

@@ -166,7 +166,7 @@ class BatchSelector(Selector):
         if y is None:  # SPEC: without the stream's labels, the model's predictions
             logits, _ = logits_and_features(self.model, x, last_linear(self.model))
             return logits.argmax(dim=1)
-        return as_labels(y, x.shape[0], n_classes=n_classes)
+        return as_labels(y, x.shape[0], n_classes=n_classes).cpu()  # selection runs on the CPU
 
     # -- one round ------------------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class BatchSelector(Selector):
         labels alone (or their count), nothing is predicted."""
         n = x.shape[0]
         start = time.perf_counter()
-        labels = torch.full((n,), -1, dtype=torch.long) if y is None else as_labels(y, n, n_classes=self.n_classes_)
+        labels = torch.full((n,), -1, dtype=torch.long) if y is None else as_labels(y, n, n_classes=self.n_classes_).cpu()
         k = min(self.batch, n)
         if k < 1:
             raise ValueError(f"batch size must be positive, got {k}")

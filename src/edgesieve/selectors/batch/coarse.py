@@ -150,7 +150,7 @@ class DripCoarseStage(CoarseStage):
     recalibrate = calibrate
 
     def candidates(self, x, y):
-        scores = self.drip.cam_.explain(x, return_heatmaps=False).scores.double()
+        scores = self.drip.cam_.explain(x, return_heatmaps=False).scores.double().cpu()
         lower, upper = self.drip.lower_[y], self.drip.upper_[y]
         outside = torch.maximum(lower - scores, scores - upper)  # > 0 outside the window
         priority = outside / (upper - lower).clamp_min(1e-12)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgesieve.devices import to_model_device
 from edgesieve.hooks import eval_mode
 from edgesieve.selectors.batch.base import BatchSelector, check_buffer
 from edgesieve.selectors.batch.picked import top
@@ -68,6 +69,7 @@ class RhoLossSelector(BatchSelector):
 
     def _train_il_model(self, x: torch.Tensor, y: torch.Tensor) -> nn.Module:
         il = copy.deepcopy(self.model)
+        x, y = to_model_device(x, il), to_model_device(y, il)
         with torch.random.fork_rng():  # the user's global random state is left as it was
             torch.manual_seed(self.seed)
             _reinitialise(il)
@@ -93,7 +95,7 @@ class RhoLossSelector(BatchSelector):
     def _fine(self, logits, features, labels, k, inputs):
         check_buffer(logits, features, labels, k)
         with torch.no_grad(), eval_mode(self.il_model_):
-            il_logits = self.il_model_(inputs)
+            il_logits = self.il_model_(to_model_device(inputs, self.il_model_)).cpu()
         return top(reducible_losses(logits, il_logits, labels), k)
 
     def _get_state(self) -> dict[str, Any]:
