@@ -122,3 +122,42 @@ def test_trust_balanced_with_a_random_victim_is_pbrs_draw_for_draw():
     for seed in range(3):
         ours = fill_store("trust_balanced", 60, scores=probs.max(1), probs=probs, seed=seed, params={"within": "random"})
         assert np.array_equal(ours, fill_store("pbrs", 60, probs=probs, seed=seed))
+
+
+def test_trust_balanced_quota_rule_on_a_hand_computed_stream():
+    # M = 4, two groups seen, share 4 // 2 = 2. Stream [0, 0, 0, 1] fills the store {0: 3, 1: 1}.
+    # A 1 arrives: group 1 holds 1 < 2 and is not the largest, so under either rule it replaces a
+    # member of the largest group (0) for sure: {0: 2, 1: 2}.
+    for rule in ("largest", "quota"):
+        policy, slots = offers("trust_balanced", 4, 2, [(0, 1.0)] * 3 + [(1, 1.0)] * 2, within="random", full=rule)
+        assert slots[-1] is not None and policy.slots_.counts().tolist() == [2, 2]
+    # A group below the largest but at its share is where the rules differ: M = 6, three groups, share 2.
+    # Fill {0: 3, 1: 2, 2: 1}: a 1 holds its share -> "quota" flips m_1 / n_1 = 2 / 3 (kept about
+    # 2 / 3 of the time); "largest": 1 is not the largest group, so it always enters.
+    stream = [(0, 1.0)] * 3 + [(1, 1.0)] * 2 + [(2, 1.0), (1, 1.0)]
+    kept = {rule: sum(offers("trust_balanced", 6, 3, stream, seed, within="random", full=rule)[1][-1] is not None
+                      for seed in range(3000)) / 3000 for rule in ("largest", "quota")}
+    assert kept["largest"] == 1.0
+    assert abs(kept["quota"] - 2 / 3) < 0.03  # binomial sd 0.0086
+
+
+def test_trust_balanced_quota_keeps_early_stretches_of_the_stream():
+    # the design question behind full="quota": with the stored samples' labels and a weak model,
+    # "largest" lets nearly every arrival in, so the store drifts to the stream's end
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 7, 5000)
+    pred = np.where(rng.random(5000) < 0.35, y, rng.integers(0, 7, 5000))
+    probs = np.full((5000, 7), 0.05)
+    probs[np.arange(5000), pred] = 0.7
+    late = {}
+    for rule in ("largest", "quota"):
+        kept = fill_store("trust_balanced", 500, probs=probs, scores=probs.max(1), store_labels=y,
+                          params={"within": "random", "labelled_store": True, "full": rule})
+        late[rule] = float(np.mean(kept >= 4000))  # a uniform sample holds 20% from the last fifth
+        assert np.bincount(y[kept], minlength=7).min() >= 65  # balanced by true class either way
+    assert late["largest"] > 0.6 and late["quota"] < 0.4
+
+
+def test_trust_balanced_rejects_an_unknown_full_rule():
+    with pytest.raises(ValueError, match=r"trust_balanced: full must be one of \('largest', 'quota'\), got 'sticky'"):
+        create_policy("trust_balanced", 5, full="sticky").start(2)
