@@ -13,6 +13,9 @@ _EXPECTED_OUTPUTS = ["score", "predicted", "keep", "reason", "probs"]
 #: what `edgesieve export` wrote before the softmax was an output: still runs, but the store's
 #: policies that read it (hus, cstu, trust_balanced, high_entropy, high_loss) need it exported again
 _LEGACY_OUTPUTS = _EXPECTED_OUTPUTS[:4]
+#: the onnxruntime that pyproject.toml's runtime extra pins (older ones lack kernels the filter uses,
+#: e.g. 1.30 has no Where(16) for it)
+PINNED_ORT = "1.31.1"
 
 
 class OnnxFilterError(ValueError):
@@ -37,6 +40,11 @@ class OnnxFilter:
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own exception types for bad files
+            if "NOT_IMPLEMENTED" in str(err):  # a sound graph that this onnxruntime has no kernel for
+                raise OnnxFilterError(
+                    f"onnxruntime {ort.__version__} cannot run {self.path}: it lacks a kernel the filter uses ({err}); "
+                    f"install the version edgesieve pins: pip install 'edgesieve[runtime]' (onnxruntime {PINNED_ORT})"
+                ) from err
             raise OnnxFilterError(f"{self.path} is not a loadable ONNX model (truncated or corrupt?): {err}") from err
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("format") != "edgesieve-onnx-filter":
