@@ -159,5 +159,31 @@ def test_trust_balanced_quota_keeps_early_stretches_of_the_stream():
 
 
 def test_trust_balanced_rejects_an_unknown_full_rule():
-    with pytest.raises(ValueError, match=r"trust_balanced: full must be one of \('largest', 'quota'\), got 'sticky'"):
+    with pytest.raises(ValueError, match=r"trust_balanced: full must be one of \('largest', 'quota', 'reservoir'\), got 'sticky'"):
         create_policy("trust_balanced", 5, full="sticky").start(2)
+
+
+def test_trust_balanced_reservoir_admission_on_a_hand_computed_stream():
+    # M = 4, two groups seen: share 2. [0, 0, 0, 1] fills the store. Another 1 is group 1's second
+    # arrival: share / i = 2 / 2 = 1, so it always enters, in place of a member of the largest
+    # class (0): {0: 2, 1: 2}. A 0 instead is group 0's fourth arrival: it enters with
+    # probability 2 / 4, again in place of a 0.
+    for seed in range(20):
+        policy, slots = offers("trust_balanced", 4, 2, [(0, 1.0)] * 3 + [(1, 1.0)] * 2, seed, within="random",
+                               full="reservoir")
+        assert slots[-1] is not None and policy.slots_.counts().tolist() == [2, 2]
+    kept = sum(offers("trust_balanced", 4, 2, [(0, 1.0)] * 3 + [(1, 1.0), (0, 1.0)], seed, within="random",
+                      full="reservoir")[1][-1] is not None for seed in range(3000))
+    assert abs(kept / 3000 - 0.5) < 0.03  # binomial sd 0.0091
+
+
+def test_trust_balanced_reservoir_admission_spreads_the_store_over_the_stream():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 7, 5000)
+    pred = np.where(rng.random(5000) < 0.35, y, rng.integers(0, 7, 5000))
+    probs = np.full((5000, 7), 0.05)
+    probs[np.arange(5000), pred] = 0.7
+    kept = fill_store("trust_balanced", 500, probs=probs, scores=probs.max(1), store_labels=y,
+                      params={"within": "random", "labelled_store": True, "full": "reservoir"})
+    assert len(kept) == 500 and 0.15 < np.mean(kept >= 4000) < 0.25  # about a uniform sample's 20%
+    assert np.bincount(y[kept], minlength=7).min() >= 65
