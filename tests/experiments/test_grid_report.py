@@ -88,6 +88,25 @@ def test_the_evidence_section_counts_coverage_and_speaks_only_of_complete_rows(t
     assert "*incomplete*" in text and "No row has its 20 seeds yet." in text
 
 
+def test_coverage_counts_a_later_task_that_added_methods_to_a_seed(tmp_path):
+    import json
+
+    from edgesieve.experiments.grid.evidence import coverage
+    from edgesieve.experiments.grid.spec import load_grid
+
+    grid_file = tmp_path / "evidence_s.toml"
+    grid_file.write_text('protocol = "store"\ndatasets = ["har"]\nmethods = ["reservoir", "pbrs", "cstu"]\nseeds = 1\n'
+                         '[config]\ncapacity = 0.1\n')
+    out = tmp_path / "cells"
+    for c in load_grid(grid_file).cells():  # reservoir and pbrs ran in one 10 s task, cstu later in a 4 s one
+        c.path(out).parent.mkdir(parents=True, exist_ok=True)
+        wall, n = (4.0, 1) if c.method == "cstu" else (10.0, 2)
+        c.path(out).write_text(json.dumps({**cell("har", "iid", c.method, 0, 0.8), "task_wall_time_s": wall,
+                                           "task_cells": n}))
+    (row,) = coverage([grid_file], out)
+    assert (row["present"], row["cpu_seconds"]) == (3, 14.0)
+
+
 def test_the_store_tables_keep_label_free_policies_apart():
     from edgesieve.experiments.grid.evidence import store_method_groups
 

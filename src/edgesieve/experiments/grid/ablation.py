@@ -18,6 +18,12 @@ STORE_ABLATION = (
     ("groups corrected by the stored samples' labels (random within)", "trust_balanced:labelled_store=true,within=random",
      "pbrs"),
     ("every arrival's label (CBRS) vs the predicted class (PBRS)", "class_balanced", "pbrs"),
+    ("admission: a reservoir of each group's share vs 'not the largest group enters' (labelled store)",
+     "trust_balanced:labelled_store=true,within=random,full=reservoir", "trust_balanced:labelled_store=true,within=random"),
+    ("admission, no labels at all: a reservoir of each predicted class's share vs PBRS's rule",
+     "trust_balanced:within=random,full=reservoir", "pbrs"),
+    ("admission: a group at its share competes within itself vs 'not the largest group enters' (labelled store)",
+     "trust_balanced:labelled_store=true,within=random,full=quota", "trust_balanced:labelled_store=true,within=random"),
 )
 
 

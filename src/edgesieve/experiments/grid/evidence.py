@@ -5,6 +5,7 @@ from the verdicts, not written by hand), how much of each grid has run and what 
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -34,11 +35,13 @@ def coverage(grid_files: list[Path], out: Path) -> list[dict]:
         planned = grid.cells()
         present = [c for c in planned if c.path(out).exists()]
         tasks = {}
-        import json
-
         for c in present:
             rec = json.loads(c.path(out).read_text())
-            tasks[(c.dataset, c.stream, c.seed, c.method if grid.protocol == "titan" else "")] = rec["task_wall_time_s"]
+            # a store task runs several methods of one seed; a later run may add methods to that seed
+            # in a task of its own: the task's own time and size tell the tasks apart
+            key = (c.dataset, c.stream, c.seed, c.method if grid.protocol == "titan" else "",
+                   rec["task_wall_time_s"], rec.get("task_cells"))
+            tasks[key] = rec["task_wall_time_s"]
         rows.append({"grid": path.name, "protocol": grid.protocol, "planned": len(planned), "present": len(present),
                      "cpu_seconds": sum(tasks.values())})
     return rows
