@@ -64,9 +64,9 @@ def test_drip_decisions_on_cuda_equal_cpu(name, tmp_path):
     for c, window in ref.thresholds_.items():
         np.testing.assert_allclose(sel.thresholds_[c], window, rtol=1e-3, atol=1e-5)
     d_ref = ref.decide(x)
+    near_edge = _near_window_edge(ref, d_ref)
     for inputs in (x.to(DEVICE), x):  # inputs on the model's device, and left on the CPU
         d = sel.decide(inputs)
-        near_edge = _near_window_edge(ref, d_ref)
         assert torch.equal(d.predicted.cpu(), d_ref.predicted)
         assert torch.equal(d.keep.cpu()[~near_edge], d_ref.keep[~near_edge])
     sel.save(tmp_path / "drip.json")

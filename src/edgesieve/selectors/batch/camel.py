@@ -28,6 +28,6 @@ class CamelSelector(BatchSelector):
     def pick(logits, features, labels, k, generator=None, inputs=None):
         if inputs is None:
             raise ValueError("camel selects in input space: pass inputs")
-        x = inputs.reshape(inputs.shape[0], -1).double().cpu()
+        x = inputs.reshape(inputs.shape[0], -1).cpu().double()  # copied off the device before widening
         idx = per_class_quotas(labels, k, lambda members, quota: members[torch.tensor(k_center_greedy(x[members], quota))])
         return unranked(idx, labels.numel())

@@ -77,15 +77,13 @@ class TrustBalanced(CapacityPolicy):
             # group c's i-th arrival enters with probability share / i (a reservoir of the group's
             # share over its own arrivals: every stretch of the group's arrivals equally likely),
             # and room is made in a largest class
-            share = self.capacity // max(1, int(np.count_nonzero(self.seen_per_class_)))
-            if self.rng_.random() >= share / self.seen_per_class_[c]:
+            if self.rng_.random() >= self._share() / self.seen_per_class_[c]:
                 return None
-            largest = self._largest_classes()
-            slot = self._victim(int(largest[int(self.rng_.integers(len(largest)))]))
+            slot = self._victim_in_a_largest_class(self._largest_classes())
         elif slot is None:
             largest = self._largest_classes()
             if not self._is_full(c, largest):
-                slot = self._victim(int(largest[int(self.rng_.integers(len(largest)))]))
+                slot = self._victim_in_a_largest_class(largest)
             elif self.within == "trust":
                 lowest = self._lowest(c)
                 slot = lowest if score > self.trust_[lowest] else None
@@ -97,11 +95,17 @@ class TrustBalanced(CapacityPolicy):
             self.trust_[slot] = score
         return slot
 
+    def _victim_in_a_largest_class(self, largest: np.ndarray) -> int:
+        return self._victim(int(largest[int(self.rng_.integers(len(largest)))]))
+
+    def _share(self) -> int:
+        """A group's equal share of the store: M // (groups seen so far)."""
+        return self.capacity // max(1, int(np.count_nonzero(self.seen_per_class_)))
+
     def _is_full(self, c: int, largest: np.ndarray) -> bool:
         if self.full == "largest":
             return c in largest
-        share = self.capacity // max(1, int(np.count_nonzero(self.seen_per_class_)))
-        return len(self.slots_.by_class[c]) >= share
+        return len(self.slots_.by_class[c]) >= self._share()
 
     def relabel(self, slot: int, label: int) -> None:
         """The stored sample in ``slot`` was labelled ``label``: with ``labelled_store`` it counts
