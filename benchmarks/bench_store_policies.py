@@ -31,7 +31,9 @@ RESULTS = Path(__file__).parent / "results"
 #: configurations measured besides every policy at its defaults: the variant the store evidence favours
 VARIANTS = {"trust_balanced:labelled_store=true,within=random": ("trust_balanced", {"labelled_store": True, "within": "random"}),
             "trust_balanced:labelled_store=true,within=random,full=reservoir":
-                ("trust_balanced", {"labelled_store": True, "within": "random", "full": "reservoir"})}
+                ("trust_balanced", {"labelled_store": True, "within": "random", "full": "reservoir"}),
+            "trust_balanced:labelled_store=true,within=uncertain,full=reservoir":
+                ("trust_balanced", {"labelled_store": True, "within": "uncertain", "full": "reservoir"})}
 
 
 def policy_us_per_arrival(name: str, probs: np.ndarray, labels: np.ndarray, capacity: int, repeats: int,

@@ -170,3 +170,30 @@ def test_a_cell_with_a_target_records_when_its_smoothed_curve_reaches_it():
     never = online_metrics(curve, [1.0] * 20, [], [0.5], target=0.95)
     assert never["rounds_to_target"] is None and never["seconds_to_target"] is None
     assert "rounds_to_target" not in online_metrics(curve, [1.0] * 20, [], [0.5])
+
+
+def test_the_own_policy_targets_count_the_data_sets_each_variant_wins():
+    from edgesieve.experiments.grid.targets import LONG_TAILED, DIRICHLET, own_policy_targets, targets_table
+
+    means = {"pbrs": 0.60, "hus": 0.50, "class_balanced": 0.70, "trust_balanced:labelled_store=true": 0.71}
+    cells = [{"protocol": "store", "dataset": d, "stream": stream, "method": m, "seed": s,
+              "metrics": {"test_accuracy": v + 0.01 * s + (0.003 * (s % 2) if m == "class_balanced" else 0)}}
+             for d in ("har", "mnist") for stream in (LONG_TAILED, DIRICHLET) for m, v in means.items() for s in range(4)]
+    (row,) = own_policy_targets(cells, complete_n=4)
+    assert row["long"] == (["har", "mnist"], 2) and row["dirichlet"] == (["har", "mnist"], 2)
+    assert row["half_gap"] == (["har", "mnist"], 2)
+    assert not row["label_free_met"]  # 2 long-tailed data sets, 3 needed
+    assert row["beats_cbrs"][1:] == (["har", "mnist"], 2) and row["labels_met"]
+    assert own_policy_targets(cells, complete_n=5) == []  # no row has its seeds yet
+    assert targets_table([]) == "(no complete store rows of our policy yet)"
+
+
+def test_the_store_sizes_table_reads_each_seed_once_and_names_the_pool():
+    from edgesieve.experiments.grid.evidence import store_sizes_table
+
+    sizes = {"d1": 600, "d2": 3000, "d3": 11400, "capacity": 1140, "steps": 140}
+    cells = [{"protocol": "store", "dataset": "mnist", "stream": "iid", "method": m, "seed": s,
+              "config": {"pool": 15000}, "metrics": {"sizes": {**sizes, "d3": sizes["d3"] + 2 * s}}}
+             for m in ("pbrs", "reservoir") for s in range(2)]
+    assert "| mnist | iid | 2 | 15,000 | 600 | 3,000 | 11,401 | 1,140 | 140 |" in store_sizes_table(cells)
+    assert store_sizes_table([]) == "(no store cells with sizes yet)"

@@ -177,3 +177,26 @@ def test_trust_balanced_reservoir_admission_on_a_hand_computed_stream():
     kept = sum(offers("trust_balanced", 4, 2, [(0, 1.0)] * 3 + [(1, 1.0), (0, 1.0)], seed, within="random",
                       full="reservoir")[1][-1] is not None for seed in range(3000))
     assert abs(kept / 3000 - 0.5) < 0.03  # binomial sd 0.0091
+
+
+def test_trust_balanced_uncertain_keeps_the_less_trusted_of_two_on_a_hand_computed_stream():
+    # M = 2, one group: trusts 0.2 and 0.8 fill the store; a third arrival of the group is its
+    # third: share / i = 2 / 3 with full="reservoir". When it enters, the tournament of the two
+    # (distinct) members always sends the 0.8 one away, so the 0.2 one is never replaced.
+    for seed in range(200):
+        policy, slots = offers("trust_balanced", 2, 1, [(0, 0.2), (0, 0.8), (0, 0.5)], seed, within="uncertain",
+                               full="reservoir")
+        assert slots[:2] == [0, 1] and slots[2] in (None, 1)
+        assert policy.trust_[0] == 0.2
+
+
+def test_trust_balanced_uncertain_evicts_by_trust_rank_as_the_tournament_says():
+    # four members with trusts 0.1 < 0.2 < 0.3 < 0.4; the k-th least trusted (k = 0..3) leaves with
+    # probability 2k / (4 * 3): 0, 1/6, 1/3, 1/2
+    left = np.zeros(4)
+    for seed in range(3000):
+        policy = create_policy("trust_balanced", 4, seed, within="uncertain").start(1)
+        for t in (0.1, 0.2, 0.3, 0.4):
+            policy.offer(0, t)
+        left[policy._more_trusted_of_two(0)] += 1
+    assert np.allclose(left / 3000, [0, 1 / 6, 1 / 3, 1 / 2], atol=0.03)  # binomial sd <= 0.0091

@@ -37,7 +37,7 @@ def add_parsers(sub) -> None:
                      help="when the store is full: reject new samples, evict_lowest (score), reservoir (uniform "
                      "over everything offered), class_balanced (CBRS) or gdumb (a sample's class is its label, "
                      "else the predicted class), or a label-free balancing store on the predicted class: pbrs, "
-                     "hus:threshold=T, cstu, trust_balanced[:within=random,labelled_store=true] (a stored "
+                     "hus:threshold=T, cstu, trust_balanced[:within=random|uncertain,full=reservoir,labelled_store=true] (a stored "
                      "sample's label, where the input has one, counts for its class); or keep the highest "
                      "high_entropy / high_loss (the loss of the label, else of the predicted class); default reject")
     flt.add_argument("--offer", choices=("kept", "all"), default="kept",

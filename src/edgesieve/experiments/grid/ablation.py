@@ -24,6 +24,9 @@ STORE_ABLATION = (
      "trust_balanced:within=random,full=reservoir", "pbrs"),
     ("admission: a group at its share competes within itself vs 'not the largest group enters' (labelled store)",
      "trust_balanced:labelled_store=true,within=random,full=quota", "trust_balanced:labelled_store=true,within=random"),
+    ("within a group: the more trusted of two random members leaves vs a random member (labelled store, reservoir "
+     "admission)", "trust_balanced:labelled_store=true,within=uncertain,full=reservoir",
+     "trust_balanced:labelled_store=true,within=random,full=reservoir"),
 )
 
 
@@ -66,13 +69,13 @@ def _by_method(cells: list[dict], metric: str, protocol: str) -> dict:
     return by
 
 
-def rival_table(cells: list[dict], metric: str = "test_accuracy", protocol: str = "store") -> str:
-    """Markdown: each variant of our policy against the strongest label-free rival of its row
-    (the rival with the highest mean: the choice that favours the rivals), paired by seed, and the
-    share of the rival-to-CBRS gap it closes (CBRS reads every arrival's label)."""
+def rival_comparisons(cells: list[dict], metric: str = "test_accuracy", protocol: str = "store") -> list[dict]:
+    """Each variant of our policy against the strongest label-free rival of its row (the rival with
+    the highest mean: the choice that favours the rivals), paired by seed: ``dataset``, ``stream``,
+    ``variant``, ``rival``, ``n``, ``mean``, ``low``, ``high`` and ``closed``, the share of the
+    rival-to-CBRS gap it closes (None without CBRS cells, ``nan`` when CBRS is not ahead of the rival)."""
     by = _by_method(cells, metric, protocol)
-    lines = ["| data set | stream | our variant | n | strongest label-free rival | − rival [95% CI] | verdict | "
-             "gap to CBRS closed |", "|---|---|---|---:|---|---|---|---:|"]
+    out = []
     for dataset, stream in sorted({(d, s) for d, s, _ in by}):
         rivals = {r: by[(dataset, stream, r)] for r in LABEL_FREE_RIVALS if (dataset, stream, r) in by}
         if not rivals:
@@ -85,40 +88,65 @@ def rival_table(cells: list[dict], metric: str = "test_accuracy", protocol: str 
             diffs = _paired(a, b)
             if len(diffs) < 2:
                 continue
-            mean, (low, high) = sum(diffs) / len(diffs), t_interval(diffs)
-            words = f"beats {rival}" if low > 0 else f"loses to {rival}" if high < 0 else "ties"
-            closed = "—"
+            closed = None
             both = sorted(set(a) & set(b) & set(cbrs))
             if both:
                 gap = sum(cbrs[s] - b[s] for s in both) / len(both)
-                closed = f"{sum(a[s] - b[s] for s in both) / len(both) / gap:.0%}" if gap > 0 else "no gap"
-            lines.append(f"| {dataset} | {stream} | `{variant}` | {len(diffs)} | {rival} | "
-                         f"{format_difference(mean, (low, high))} | {words} | {closed} |")
+                closed = sum(a[s] - b[s] for s in both) / len(both) / gap if gap > 0 else float("nan")
+            low, high = t_interval(diffs)
+            out.append({"dataset": dataset, "stream": stream, "variant": variant, "rival": rival, "n": len(diffs),
+                        "mean": sum(diffs) / len(diffs), "low": low, "high": high, "closed": closed})
+    return out
+
+
+def rival_table(cells: list[dict], metric: str = "test_accuracy", protocol: str = "store") -> str:
+    """Markdown: :func:`rival_comparisons`, a row each."""
+    lines = ["| data set | stream | our variant | n | strongest label-free rival | − rival [95% CI] | verdict | "
+             "gap to CBRS closed |", "|---|---|---|---:|---|---|---|---:|"]
+    for r in rival_comparisons(cells, metric, protocol):
+        rival = r["rival"]
+        words = f"beats {rival}" if r["low"] > 0 else f"loses to {rival}" if r["high"] < 0 else "ties"
+        closed = "—" if r["closed"] is None else "no gap" if r["closed"] != r["closed"] else f"{r['closed']:.0%}"
+        lines.append(f"| {r['dataset']} | {r['stream']} | `{r['variant']}` | {r['n']} | {rival} | "
+                     f"{format_difference(r['mean'], (r['low'], r['high']))} | {words} | {closed} |")
     if len(lines) == 2:
         return f"(no paired {protocol} cells of our policy and its rivals yet)"
     return "\n".join(lines)
 
 
 #: the policies that could beat CBRS, the label-using reference (the own-policy issue's second target)
-AGAINST_CBRS = ("gdumb", "trust_balanced:labelled_store=true,within=random", "drip")
+AGAINST_CBRS = ("gdumb", "trust_balanced:labelled_store=true,within=random",
+                "trust_balanced:labelled_store=true,within=random,full=reservoir",
+                "trust_balanced:labelled_store=true,within=uncertain,full=reservoir", "drip")
+
+
+def versus_comparisons(cells: list[dict], reference: str = "class_balanced", methods=AGAINST_CBRS,
+                       metric: str = "test_accuracy", protocol: str = "store") -> list[dict]:
+    """Each of ``methods`` against ``reference`` in every row that has both, paired by seed:
+    ``dataset``, ``stream``, ``method``, ``n``, ``mean``, ``low``, ``high``, ``mde``."""
+    by = _by_method(cells, metric, protocol)
+    out = []
+    for dataset, stream in sorted({(d, s) for d, s, _ in by}):
+        for method in methods:
+            diffs = _paired(by.get((dataset, stream, method), {}), by.get((dataset, stream, reference), {}))
+            if len(diffs) >= 2:
+                low, high = t_interval(diffs)
+                out.append({"dataset": dataset, "stream": stream, "method": method, "n": len(diffs),
+                            "mean": sum(diffs) / len(diffs), "low": low, "high": high,
+                            "mde": minimum_detectable_effect(diffs)})
+    return out
 
 
 def versus_table(cells: list[dict], reference: str = "class_balanced", methods=AGAINST_CBRS,
                  metric: str = "test_accuracy", protocol: str = "store") -> str:
-    """Markdown: each of ``methods`` against ``reference`` in every row that has both, paired by
-    seed, with the minimum detectable effect, so a tie says how small a difference it rules out."""
-    by = _by_method(cells, metric, protocol)
+    """Markdown: :func:`versus_comparisons` with the minimum detectable effect, so a tie says how
+    small a difference it rules out."""
     lines = [f"| data set | stream | policy | n | − {reference} [95% CI] | MDE | verdict |",
              "|---|---|---|---:|---|---:|---|"]
-    for dataset, stream in sorted({(d, s) for d, s, _ in by}):
-        for method in methods:
-            diffs = _paired(by.get((dataset, stream, method), {}), by.get((dataset, stream, reference), {}))
-            if len(diffs) < 2:
-                continue
-            mean, (low, high) = sum(diffs) / len(diffs), t_interval(diffs)
-            words = f"beats {reference}" if low > 0 else f"loses to {reference}" if high < 0 else "ties"
-            lines.append(f"| {dataset} | {stream} | `{method}` | {len(diffs)} | {format_difference(mean, (low, high))} | "
-                         f"{minimum_detectable_effect(diffs):.1f} | {words} |")
+    for r in versus_comparisons(cells, reference, methods, metric, protocol):
+        words = f"beats {reference}" if r["low"] > 0 else f"loses to {reference}" if r["high"] < 0 else "ties"
+        lines.append(f"| {r['dataset']} | {r['stream']} | `{r['method']}` | {r['n']} | "
+                     f"{format_difference(r['mean'], (r['low'], r['high']))} | {r['mde']:.1f} | {words} |")
     if len(lines) == 2:
         return f"(no paired {protocol} cells against {reference} yet)"
     return "\n".join(lines)

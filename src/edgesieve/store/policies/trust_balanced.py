@@ -25,7 +25,10 @@ group (the own-policy issue).
   nearest factory prototype). ``within="trust"``: the lowest-trust member is the one replaced,
   and an arrival of a largest group enters only if it out-trusts it; ``within="random"``: a
   uniformly chosen member, and a largest group's arrival enters with probability m_c / n_c (the
-  reservoir rule, as CBRS and PBRS do).
+  reservoir rule, as CBRS and PBRS do); ``within="uncertain"``: of two distinct uniformly drawn
+  members, the more trusted is replaced (the store leans, mildly, to the samples the factory model is
+  least sure of, with no label involved, so label noise is not favoured), and a largest group's
+  arrival enters as with ``"random"``.
 
 Memory O(M + C), work per arrival O(M / C) (a numpy argmin over one group); state is JSON."""
 
@@ -34,7 +37,7 @@ import numpy as np
 from edgesieve.store.policies.base import CapacityPolicy
 from edgesieve.store.policies.registry import register_policy
 
-WITHIN = ("trust", "random")
+WITHIN = ("trust", "random", "uncertain")
 FULL = ("largest", "quota", "reservoir")
 
 
@@ -69,7 +72,11 @@ class TrustBalanced(CapacityPolicy):
         return int(members[np.argmin(self.trust_[members])])
 
     def _victim(self, c: int) -> int:
-        return self._lowest(c) if self.within == "trust" else self._random_member(c)
+        if self.within == "trust":
+            return self._lowest(c)
+        if self.within == "uncertain":
+            return self._more_trusted_of_two(c)
+        return self._random_member(c)
 
     def _decide(self, c, score):
         slot = self._free_slot()
@@ -90,10 +97,21 @@ class TrustBalanced(CapacityPolicy):
             else:
                 m_c = len(self.slots_.by_class[c])
                 keep = m_c and self.rng_.random() <= m_c / self.seen_per_class_[c]
-                slot = self._random_member(c) if keep else None
+                slot = self._victim(c) if keep else None
         if slot is not None:
             self.trust_[slot] = score
         return slot
+
+    def _more_trusted_of_two(self, c: int) -> int:
+        """A tournament of two distinct uniformly drawn members of group c: the more trusted one
+        (the k-th least trusted of n leaves with probability 2k / (n (n - 1)), k = 0..n-1)."""
+        members = self.slots_.by_class[c]
+        if len(members) < 2:
+            return members[0]
+        i = int(self.rng_.integers(len(members)))
+        j = int(self.rng_.integers(len(members) - 1))
+        a, b = members[i], members[j + (j >= i)]
+        return a if self.trust_[a] >= self.trust_[b] else b
 
     def _victim_in_a_largest_class(self, largest: np.ndarray) -> int:
         return self._victim(int(largest[int(self.rng_.integers(len(largest)))]))
