@@ -148,8 +148,9 @@ def wallclock_verdict(rows: list[dict]) -> list[str]:
             f"- **Moving s/t below 1 does not rescue it** ({r['dataset']} / {r['model']}, {r['setting']}, v = {r['v']} into a "
             f"buffer of {r['buffer']}): selection costs s/t = {r['selection_vs_train']:.2f}, but with fewer candidates Titan "
             f"no longer saves rounds (R = {rounds['ratio']:.2f}x [{rounds['ci_low']:.2f}, {rounds['ci_high']:.2f}]; "
-            f"{rounds['missing']} of {r['seeds']} seeds never reach RS's level and are left out, which flatters Titan), so "
-            f"it takes {sec['ratio']:.2f}x RS's seconds ({_verdict(sec)}): on the crossover the point moves left and R "
+            f"{rounds['missing']} of {r['seeds']} seeds never reach RS's level and are left out, which flatters Titan; "
+            f"counted at their run's end, R >= {rounds['at_least']:.2f}x), so it takes {sec['ratio']:.2f}x RS's seconds "
+            f"({_verdict(sec)}; with those seeds >= {sec['at_least']:.2f}x): on the crossover the point moves left and R "
             "moves up.")
     return lines + [""]
 

@@ -38,6 +38,9 @@ def test_rows_pair_each_seed_with_rs_sequential_and_match_a_hand_computation():
     t = rows[("titan", SEQUENTIAL)]
     assert t["rounds_ratio"]["ratio"] == pytest.approx(0.25) and t["rounds_ratio"]["n"] == 2 and t["rounds_ratio"]["missing"] == 1
     assert t["seconds_ratio"]["ratio"] == pytest.approx(0.25 * 25 / 10)
+    # seed 2 never reaches: counted at its run's end (round 30, 0.75 s against RS's 20 and 0.2 s), a lower bound
+    assert t["rounds_ratio"]["at_least"] == pytest.approx((0.25 * 0.25 * 1.5) ** (1 / 3))
+    assert t["seconds_ratio"]["at_least"] == pytest.approx((0.625 * 0.625 * 3.75) ** (1 / 3))
     assert t["selection_ms"] == pytest.approx(15.0) and t["selection_vs_train"] == pytest.approx(1.5)
     assert t["round_vs_train"] == pytest.approx(2.5)
     assert t["predicted_seconds_ratio"] == pytest.approx(0.25 * 2.5)

@@ -41,6 +41,12 @@ def time_to(metrics: dict, target: float) -> tuple[int | None, float | None]:
     return (None, None) if reached is None else reached
 
 
+def run_length(metrics: dict) -> tuple[int, float]:
+    """(rounds, cumulative seconds) at a curve's last evaluation: where a time that never reached
+    the target is censored."""
+    return int(metrics["curve"][-1][0]), float(metrics["seconds_at_eval"][-1])
+
+
 def selection_ms_per_round(metrics: dict, v: int) -> float | None:
     """Coarse score per arrival x v + the fine stage, as the cell measured them (None for RS)."""
     coarse, fine = metrics.get("coarse_ms_per_sample"), metrics.get("fine_ms")
@@ -98,8 +104,11 @@ def wallclock_rows(cells: list[dict], reference: str = "rs") -> list[dict]:
         for (method, setting), by_seed in sorted(arms.items(), key=order):
             seeds = sorted(s for s in by_seed if s in ref)
             times = [time_to(by_seed[s]["metrics"], targets[s]) for s in seeds]
-            rounds = paired_time_ratio([t[0] for t in times], [ref_times[s][0] for s in seeds])
-            seconds = paired_time_ratio([t[1] for t in times], [ref_times[s][1] for s in seeds])
+            ends = [run_length(by_seed[s]["metrics"]) for s in seeds]
+            rounds = paired_time_ratio([t[0] for t in times], [ref_times[s][0] for s in seeds],
+                                       censored=[e[0] for e in ends])
+            seconds = paired_time_ratio([t[1] for t in times], [ref_times[s][1] for s in seeds],
+                                        censored=[e[1] for e in ends])
             round_ms = _mean([by_seed[s]["metrics"]["round_ms_mean"] for s in seeds])
             selection = [selection_ms_per_round(by_seed[s]["metrics"], v) for s in seeds]
             selection_ms = _mean(selection) if None not in selection else None
