@@ -4,6 +4,7 @@ choice (same seed: same stream, same factory model, same initial weights)."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from edgesieve.experiments.statistics import format_difference, minimum_detectable_effect, t_interval
@@ -106,7 +107,7 @@ def rival_table(cells: list[dict], metric: str = "test_accuracy", protocol: str 
     for r in rival_comparisons(cells, metric, protocol):
         rival = r["rival"]
         words = f"beats {rival}" if r["low"] > 0 else f"loses to {rival}" if r["high"] < 0 else "ties"
-        closed = "—" if r["closed"] is None else "no gap" if r["closed"] != r["closed"] else f"{r['closed']:.0%}"
+        closed = "—" if r["closed"] is None else "no gap" if math.isnan(r["closed"]) else f"{r['closed']:.0%}"
         lines.append(f"| {r['dataset']} | {r['stream']} | `{r['variant']}` | {r['n']} | {rival} | "
                      f"{format_difference(r['mean'], (r['low'], r['high']))} | {words} | {closed} |")
     if len(lines) == 2:
@@ -152,18 +153,30 @@ def versus_table(cells: list[dict], reference: str = "class_balanced", methods=A
     return "\n".join(lines)
 
 
+def per_seed_by_row(cells: list[dict], read, protocol: str = "store") -> dict:
+    """``{(dataset, stream): [read(cell) per seed]}`` over the cells for which ``read`` gives a
+    value (not None): what every method of a seed shares (its stream, its factory model), read once
+    per seed."""
+    per_seed = {}
+    for c in cells:
+        value = read(c) if c["protocol"] == protocol else None
+        if value is not None:
+            per_seed[(c["dataset"], c["stream"], c["seed"])] = value
+    rows = defaultdict(list)
+    for (dataset, stream, _), value in per_seed.items():
+        rows[(dataset, stream)].append(value)
+    return rows
+
+
 def grouping_table(cells: list[dict], protocol: str = "store") -> str:
     """Markdown: how well the label-free stores' grouping (the factory model's predicted class)
     recovers the true classes of the stream: adjusted Rand index and accuracy, mean over seeds
     (each seed's stream and factory model are shared by all its methods; read once per seed)."""
-    per_seed = {}
-    for c in cells:
+    def read(c):
         sizes = c["metrics"].get("sizes", {})
-        if c["protocol"] == protocol and "predicted_class_ari" in sizes:
-            per_seed[(c["dataset"], c["stream"], c["seed"])] = (sizes["predicted_class_ari"], sizes["factory_accuracy_on_stream"])
-    rows = defaultdict(list)
-    for (dataset, stream, _), values in per_seed.items():
-        rows[(dataset, stream)].append(values)
+        return (sizes["predicted_class_ari"], sizes["factory_accuracy_on_stream"]) if "predicted_class_ari" in sizes else None
+
+    rows = per_seed_by_row(cells, read, protocol)
     if not rows:
         return f"(no {protocol} cells with a grouping record yet)"
     lines = ["| data set | stream | seeds | ARI of the predicted classes | factory model's accuracy on the stream |",

@@ -10,7 +10,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from edgesieve.experiments.grid.ablation import ablation_table, grouping_table, rival_table, versus_table
+from edgesieve.experiments.grid.ablation import ablation_table, grouping_table, per_seed_by_row, rival_table, versus_table
 from edgesieve.experiments.grid.beats import COMPLETE_N, beats_heatmap, beats_table, count_wins
 from edgesieve.experiments.grid.report import METRICS, aggregate, read_cells
 from edgesieve.experiments.grid.spec import REFERENCE, load_grid
@@ -110,14 +110,11 @@ def store_sizes_table(cells: list[dict]) -> str:
     """Markdown: the sizes behind each store row (pool, factory data D1, calibration data D2, the
     stream's arrivals, the store's capacity, the retraining's optimisation steps), mean over the
     seeds, read once per seed (every method of a seed shares them)."""
-    per_seed = {}
-    for c in cells:
+    def read(c):
         sizes = c["metrics"].get("sizes", {})
-        if c["protocol"] == "store" and "capacity" in sizes:
-            per_seed[(c["dataset"], c["stream"], c["seed"])] = (c["config"].get("pool"), sizes)
-    rows = defaultdict(list)
-    for (dataset, stream, _), value in per_seed.items():
-        rows[(dataset, stream)].append(value)
+        return (c["config"].get("pool"), sizes) if "capacity" in sizes else None
+
+    rows = per_seed_by_row(cells, read)
     if not rows:
         return "(no store cells with sizes yet)"
     lines = ["| data set | stream | seeds | pool | D1 | D2 | arrivals | store M | steps |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -164,9 +161,8 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
                                     "smallest difference the row's seeds would detect at 80% power):", "", versus_table(cells, metric=metric), "",
                                     "How well the label-free grouping (the factory model's predicted class) recovers the "
                                     "stream's true classes:", "", grouping_table(cells), "",
-                                    "Sizes of each row (mean over its seeds; MNIST and Fashion-MNIST's iid, duplicated "
-                                    "and noisy-label rows draw from a pool of 15,000 images so that their streams are "
-                                    "about as long as the long-tailed ones):", "", store_sizes_table(cells), ""]
+                                    "Sizes of each row (mean over its seeds; a pool: the row's data come from that many "
+                                    "training images, so that its stream is about as long as the long-tailed ones):", "", store_sizes_table(cells), ""]
     lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each):", "",
               "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours |", "|---|---|---:|---:|---:|"]
     for row in coverage(grid_files, out):

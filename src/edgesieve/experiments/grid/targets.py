@@ -11,6 +11,7 @@ target instead of leaving the count to the reader:
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from edgesieve.experiments.grid.ablation import OURS, rival_comparisons, versus_comparisons
@@ -35,9 +36,13 @@ def own_policy_targets(cells: list[dict], metric: str = "test_accuracy", protoco
     """
     rows = defaultdict(lambda: {"long": ([], 0), "dirichlet": ([], 0), "half_gap": ([], 0), "beats_cbrs": ("", [], 0)})
 
+    def tally(counted, dataset, won):
+        """(data sets won, rows counted) with one more row."""
+        names, total = counted
+        return sorted(names + [dataset]) if won else names, total + 1
+
     def count(variant, key, dataset, won):
-        names, total = rows[variant][key]
-        rows[variant][key] = (sorted(names + [dataset]) if won else names, total + 1)
+        rows[variant][key] = tally(rows[variant][key], dataset, won)
 
     for r in rival_comparisons(cells, metric, protocol):
         if r["n"] < complete_n:
@@ -45,13 +50,12 @@ def own_policy_targets(cells: list[dict], metric: str = "test_accuracy", protoco
         if r["stream"] in (LONG_TAILED, DIRICHLET):
             count(r["variant"], "long" if r["stream"] == LONG_TAILED else "dirichlet", r["dataset"], r["low"] > 0)
         if r["stream"] == LONG_TAILED and r["closed"] is not None:
-            count(r["variant"], "half_gap", r["dataset"], r["closed"] == r["closed"] and r["closed"] >= 0.5)
+            count(r["variant"], "half_gap", r["dataset"], not math.isnan(r["closed"]) and r["closed"] >= 0.5)
     variants = sorted(rows) + sorted({c["method"] for c in cells if c["method"].split(":")[0] == OURS} - set(rows))
     by_stream = defaultdict(lambda: ([], 0))
     for r in versus_comparisons(cells, methods=variants, metric=metric, protocol=protocol):
         if r["n"] >= complete_n:
-            names, total = by_stream[(r["method"], r["stream"])]
-            by_stream[(r["method"], r["stream"])] = (sorted(names + [r["dataset"]]) if r["low"] > 0 else names, total + 1)
+            by_stream[(r["method"], r["stream"])] = tally(by_stream[(r["method"], r["stream"])], r["dataset"], r["low"] > 0)
     for (variant, stream), (names, total) in by_stream.items():
         if (len(names), total) > (len(rows[variant]["beats_cbrs"][1]), rows[variant]["beats_cbrs"][2]):
             rows[variant]["beats_cbrs"] = (stream, names, total)
