@@ -29,11 +29,12 @@ def test_resume_continues_without_duplicates(onnx_filter, device_artifacts, tmp_
         run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=50, progress=False)
         whole = store.to_numpy()["arrival"]
     with RetainedStore(tmp_path / "parts.db") as store:
-        first = run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=50, limit=200, progress=False)
-        assert first.next_arrival == 200
+        first = run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=50, limit=130, progress=False)
+        assert first.next_arrival == 130 and first.seen == 130  # exactly the limit, not the batch holding it
+        assert store.next_arrival("s") == 130
     with RetainedStore(tmp_path / "parts.db") as store:
         second = run_filter(onnx_filter, ArraySource("s", stream), store, batch_size=50, progress=False)
-        assert second.started_at == 200 and second.seen == 400
+        assert second.started_at == 130 and second.seen == 470
         parts = store.to_numpy()["arrival"]
         info = store.info()
     assert np.array_equal(parts, whole)
@@ -176,3 +177,9 @@ def test_the_summary_says_whose_class_a_balancing_store_counted(onnx_filter, dev
     with RetainedStore(tmp_path / "p.db", capacity=cap) as store:
         summary = run_filter(onnx_filter, ArraySource("s", stream), store, progress=False, offer="all")
     assert "pbrs balanced by the predicted class (label-free)" in summary.format()
+
+
+def test_limit_must_be_positive(onnx_filter, device_artifacts, tmp_path):
+    with RetainedStore(tmp_path / "s.db") as store:
+        with pytest.raises(ValueError, match="limit must be a positive number of arrivals, got 0"):
+            run_filter(onnx_filter, ArraySource("s", device_artifacts["stream"][:10]), store, limit=0, progress=False)

@@ -96,6 +96,18 @@ def test_a_paced_stream_decides_as_one_batch_would_and_reports_arrival_latency(o
     assert again.seen == 0 and again.started_at == 300
 
 
+def test_a_paced_stream_stops_at_exactly_its_limit_and_resumes_after_it(onnx_filter, device_artifacts, tmp_path):
+    stream = device_artifacts["stream"][:200]
+    with RetainedStore(tmp_path / "paced.db") as store:
+        first = run_filter(onnx_filter, PacedSource(ArraySource("s", stream), 5000.0), store, batch_size=64,
+                           max_delay_ms=None, limit=77, progress=False)
+        assert first.seen == 77 and first.next_arrival == 77 and store.next_arrival("s") == 77
+    with RetainedStore(tmp_path / "paced.db") as store:
+        rest = run_filter(onnx_filter, PacedSource(ArraySource("s", stream), 5000.0), store, batch_size=64,
+                          max_delay_ms=None, progress=False)
+        assert rest.started_at == 77 and rest.seen == 123
+
+
 def test_the_cli_replays_a_live_stream_under_a_delay_budget(device_artifacts, tmp_path, capsys):
     from edgesieve.cli.main import main
 

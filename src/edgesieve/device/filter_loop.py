@@ -150,9 +150,10 @@ def run_filter(
 
     ``filt`` has ``sample_shape`` and ``decide(x) -> BatchDecision``. ``nonfinite``: ``skip``
     counts and drops samples holding NaN/Inf (never stored), ``reject`` raises. ``limit`` stops
-    after that many arrivals in this run. ``offer``: ``kept`` offers the store what the filter
-    keeps, ``all`` every finite arrival (for a store policy that should see the whole stream,
-    such as pbrs; "kept" in the summary then counts what was offered). ``max_delay_ms``: on a live
+    after exactly that many arrivals in this run (a later run resumes at the next one).
+    ``offer``: ``kept`` offers the store what the filter keeps, ``all`` every finite arrival (for
+    a store policy that should see the whole stream, such as pbrs; "kept" in the summary then
+    counts what was offered). ``max_delay_ms``: on a live
     source (one with ``arrivals(start)``, such as ``PacedSource``), a micro-batch closes when full
     or when waiting longer would hold its first arrival past this delay (``micro_batch``); no
     value waits for full batches; a file source is read as fast as it can be, in full batches.
@@ -164,14 +165,18 @@ def run_filter(
         raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of arrivals, got {limit}")
     start = store.next_arrival(source.name)
     summary = FilterSummary(source=source.name, started_at=start, next_arrival=start)
     latencies, waited = LatencyReservoir(), LatencyHistogram()
     bar = _Progress(progress, len(source) if hasattr(source, "__len__") else None)
     t_start, n_batches = time.perf_counter(), 0
     for arrivals, x, labels, available_at in _micro_batches(source, start, batch_size, max_delay_ms):
-        if limit is not None and summary.seen + summary.skipped_nonfinite >= limit:
-            break
+        if limit is not None:
+            # exactly ``limit`` arrivals: the rest of the batch is left for the next run
+            room = limit - (summary.seen + summary.skipped_nonfinite)
+            arrivals, x, labels = arrivals[:room], x[:room], labels[:room]
         t0 = time.perf_counter()
         x = _check_batch(x, filt.sample_shape, arrivals)
         finite = np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
@@ -210,6 +215,8 @@ def run_filter(
         summary.skipped_nonfinite += n_skipped
         summary.next_arrival = next_arrival
         bar.update(next_arrival, summary.seen, summary.kept)
+        if limit is not None and summary.seen + summary.skipped_nonfinite >= limit:
+            break  # before waiting on a live source for arrivals this run will not take
     bar.update(summary.next_arrival, summary.seen, summary.kept, force=True)
     summary.elapsed_s = time.perf_counter() - t_start
     summary.latency_ms = latencies.percentiles_ms()
