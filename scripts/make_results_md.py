@@ -411,7 +411,7 @@ def main() -> None:
         "",
         EVIDENCE_INTRO,
         "",
-        *evidence_section(ROOT / "results" / "evidence", sorted((ROOT / "experiments").glob("evidence_*.toml"))),
+        *evidence_section(ROOT / "results" / "evidence", sorted((ROOT / "experiments").glob("evidence_*.toml")), root=ROOT),
         "## DRIP (storage protocol, SPEC section 1)",
         "",
         "Accuracy on each data set's test split, mean ± sample standard deviation over runs. **DRIP − Random** "

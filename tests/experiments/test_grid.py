@@ -242,6 +242,27 @@ def test_an_unreadable_grid_file_is_refused(tmp_path, capsys):
     assert "is not readable TOML" in capsys.readouterr().err and not (tmp_path / "cells").exists()
 
 
+def test_a_grid_without_a_results_folder_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["grid", "run", "--protocol", "titan", "--datasets", "har", "--methods", "rs", "--seeds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "say where the cells go: --out FOLDER, or out = \"FOLDER\" in the grid file" in err
+    assert len(err.strip().splitlines()) == 1 and not list(tmp_path.iterdir())
+    bad = tmp_path / "grid.toml"
+    bad.write_text('protocol = "titan"\ndatasets = ["har"]\nmethods = ["rs"]\nseeds = 1\nout = ""\n')
+    assert main(["grid", "run", str(bad)]) == 2
+    assert "out must name a results folder" in capsys.readouterr().err
+
+
+def test_a_grid_files_out_is_its_default_results_folder_and_saved_with_it():
+    from edgesieve.experiments.grid.spec import load_grid
+
+    grid = load_grid(None, protocol="titan", datasets=["har"], methods=["rs"], seeds=1, out="results/x")
+    assert grid.out == "results/x" and grid.to_json()["out"] == "results/x"
+    assert load_grid(**grid.to_json()) == grid  # what a results folder saves loads back the same
+    assert "out" not in load_grid(None, protocol="titan", datasets=["har"], methods=["rs"], seeds=1).to_json()
+
+
 def test_the_storage_protocol_writes_every_arm_of_a_seed_from_one_task(tmp_path, capsys):
     out = tmp_path / "cells"
     argv = ["grid", "run", "--protocol", "drip", "--datasets", "har", "--methods", "drip,random,baseline,all_data",

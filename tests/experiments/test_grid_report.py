@@ -82,7 +82,8 @@ def test_the_evidence_section_counts_coverage_and_speaks_only_of_complete_rows(t
     for c in grid.cells()[:10]:  # 5 seeds of the 20 planned
         c.path(out).parent.mkdir(parents=True, exist_ok=True)
         acc = 0.8 + 0.05 * (c.method == "drip") + 0.001 * c.seed
-        c.path(out).write_text(json.dumps({**cell("har", "iid", c.method, c.seed, acc), "task_wall_time_s": 3.0}))
+        c.path(out).write_text(json.dumps({**cell("har", "iid", c.method, c.seed, acc), "task_wall_time_s": 3.0,
+                                           "config_hash": grid.config_hash(c)}))
     text = "\n".join(evidence_section(out, [grid_file]))
     assert "| `experiments/evidence_x.toml` | drip | 10 / 40 | 15 |" in text  # 5 tasks of 3 s each
     assert "*incomplete*" in text and "No row has its 20 seeds yet." in text
@@ -98,13 +99,43 @@ def test_coverage_counts_a_later_task_that_added_methods_to_a_seed(tmp_path):
     grid_file.write_text('protocol = "store"\ndatasets = ["har"]\nmethods = ["reservoir", "pbrs", "cstu"]\nseeds = 1\n'
                          '[config]\ncapacity = 0.1\n')
     out = tmp_path / "cells"
-    for c in load_grid(grid_file).cells():  # reservoir and pbrs ran in one 10 s task, cstu later in a 4 s one
+    grid = load_grid(grid_file)
+    for c in grid.cells():  # reservoir and pbrs ran in one 10 s task, cstu later in a 4 s one
         c.path(out).parent.mkdir(parents=True, exist_ok=True)
         wall, n = (4.0, 1) if c.method == "cstu" else (10.0, 2)
         c.path(out).write_text(json.dumps({**cell("har", "iid", c.method, 0, 0.8), "task_wall_time_s": wall,
-                                           "task_cells": n}))
+                                           "task_cells": n, "config_hash": grid.config_hash(c)}))
     (row,) = coverage([grid_file], out)
-    assert (row["present"], row["cpu_seconds"]) == (3, 14.0)
+    assert (row["present"], row["other_config"], row["cpu_seconds"]) == (3, 0, 14.0)
+
+
+def test_coverage_reads_a_grid_files_own_folder_and_counts_only_its_own_config(tmp_path):
+    import json
+
+    from edgesieve.experiments.grid.evidence import coverage, evidence_section
+    from edgesieve.experiments.grid.spec import load_grid
+
+    text = 'protocol = "store"\ndatasets = ["har"]\nmethods = ["reservoir", "pbrs"]\nseeds = 1\n[config]\ncapacity = {}\n'
+    shared, own = tmp_path / "evidence_a.toml", tmp_path / "evidence_b.toml"
+    shared.write_text(text.format(0.1))
+    own.write_text('out = "elsewhere"\n' + text.format(0.2))
+    for grid_file, folder in ((shared, tmp_path / "cells"), (own, tmp_path / "elsewhere")):
+        grid = load_grid(grid_file)
+        for c in grid.cells():
+            c.path(folder).parent.mkdir(parents=True, exist_ok=True)
+            c.path(folder).write_text(json.dumps({**cell("har", "iid", c.method, 0, 0.8), "task_wall_time_s": 5.0,
+                                                  "task_cells": 2, "config_hash": grid.config_hash(c)}))
+    # the second grid's cells live in its own folder; at the first grid's paths they would be another config
+    rows = {r["grid"]: r for r in coverage([shared, own], tmp_path / "cells", root=tmp_path)}
+    assert (rows["evidence_a.toml"]["present"], rows["evidence_b.toml"]["present"]) == (2, 2)
+    assert rows["evidence_b.toml"]["folder"] == "elsewhere"
+    (row,) = coverage([own.rename(tmp_path / "evidence_c.toml")], tmp_path / "cells", root=tmp_path / "nowhere")
+    assert (row["present"], row["other_config"]) == (0, 0)
+    (tmp_path / "evidence_d.toml").write_text(text.format(0.2))  # no `out`: reads the shared folder
+    (row,) = coverage([tmp_path / "evidence_d.toml"], tmp_path / "cells", root=tmp_path)
+    assert (row["present"], row["other_config"], row["cpu_seconds"]) == (0, 2, 0)
+    lines = "\n".join(evidence_section(tmp_path / "cells", [tmp_path / "evidence_d.toml"], root=tmp_path))
+    assert "computed with another config (not counted above" in lines and "`evidence_d.toml` 2" in lines
 
 
 def test_the_store_tables_keep_label_free_policies_apart():

@@ -58,7 +58,8 @@ def add_parsers(sub) -> None:
     run.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 (a TOML file may list seeds)")
     run.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                      help="a [config] setting, e.g. --set rounds=500 --set repeat_stream=true (repeatable)")
-    run.add_argument("--out", type=Path, required=True, help="results folder: <out>/<protocol>/<dataset>/<stream>/<method>/seed_NNN.json")
+    run.add_argument("--out", type=Path, help="results folder: <out>/<protocol>/<dataset>/<stream>/<method>/seed_NNN.json "
+                     "(default: the grid file's `out`)")
     run.add_argument("--num-cpus", type=positive_int, help="CPUs of the embedded Ray instance (default: all); one per task")
     run.add_argument("--address", help="join an existing Ray cluster: auto or HOST:PORT (default: an embedded local instance)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -68,7 +69,7 @@ def add_parsers(sub) -> None:
 
 
 def run(args) -> int:
-    from edgesieve.experiments.grid import load_grid, run_grid, write_report
+    from edgesieve.experiments.grid import GridError, load_grid, run_grid, write_report
 
     if args.grid_command == "report":
         if not args.folder.is_dir():
@@ -79,7 +80,10 @@ def run(args) -> int:
     config = dict(args.settings) or None
     grid = load_grid(args.grid_file, protocol=args.protocol, datasets=args.datasets, streams=args.streams,
                      methods=args.methods, seeds=args.seeds, config=config)
-    outcome = run_grid(grid, args.out, num_cpus=args.num_cpus, address=args.address,
+    out = args.out or grid.out
+    if out is None:
+        raise GridError("say where the cells go: --out FOLDER, or out = \"FOLDER\" in the grid file")
+    outcome = run_grid(grid, out, num_cpus=args.num_cpus, address=args.address,
                        progress=False if args.no_progress else None)
     print(outcome.format())
     return 1 if outcome.failed else 0

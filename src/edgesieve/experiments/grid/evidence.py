@@ -27,24 +27,36 @@ STORE_NOTES = [
 ]
 
 
-def coverage(grid_files: list[Path], out: Path) -> list[dict]:
+def coverage(grid_files: list[Path], out: Path, root: Path | None = None) -> list[dict]:
     """For each grid file: cells planned, cells present, and the compute the present ones took
-    (the sum of their tasks' wall times, each task counted once, in CPU-seconds of one thread)."""
+    (the sum of their tasks' wall times, each task counted once, in CPU-seconds of one thread).
+
+    A grid's cells are read from the folder its file names (``out``, relative to ``root``, by
+    default the working directory), else from ``out``; a cell counts as present only if it was
+    computed with the grid's config (another grid may share the path): the others are
+    ``other_config``."""
     rows = []
     for path in grid_files:
         grid = load_grid(path)
+        folder = (Path(root or Path.cwd()) / grid.out) if grid.out else out
         planned = grid.cells()
-        present = [c for c in planned if c.path(out).exists()]
-        tasks = {}
-        for c in present:
-            rec = json.loads(c.path(out).read_text())
+        present, other, tasks = 0, 0, {}
+        for c in planned:
+            try:
+                rec = json.loads(c.path(folder).read_text())
+            except (OSError, json.JSONDecodeError):
+                continue  # missing, or damaged (the runner computes it again)
+            if rec.get("config_hash") != grid.config_hash(c):
+                other += 1
+                continue
+            present += 1
             # a store task runs several methods of one seed; a later run may add methods to that seed
             # in a task of its own: the task's own time and size tell the tasks apart
             key = (c.dataset, c.stream, c.seed, c.method if grid.protocol == "titan" else "",
                    rec["task_wall_time_s"], rec.get("task_cells"))
             tasks[key] = rec["task_wall_time_s"]
-        rows.append({"grid": path.name, "protocol": grid.protocol, "planned": len(planned), "present": len(present),
-                     "cpu_seconds": sum(tasks.values())})
+        rows.append({"grid": path.name, "protocol": grid.protocol, "folder": str(grid.out or folder), "planned": len(planned),
+                     "present": present, "other_config": other, "cpu_seconds": sum(tasks.values())})
     return rows
 
 
@@ -127,8 +139,10 @@ def store_sizes_table(cells: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "results/evidence/") -> list[str]:
-    """Markdown lines of the section (figures written next to the cells)."""
+def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "results/evidence/",
+                     root: Path | None = None) -> list[str]:
+    """Markdown lines of the section (figures written next to the cells); a grid file's own
+    ``out`` is read relative to ``root`` (default: the working directory)."""
     out = Path(out)
     cells = [c for p in ("titan", "drip", "store") if (out / p).exists() for c in read_cells(out / p)]
     records = aggregate(cells) if cells else []
@@ -163,9 +177,16 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
                                     "stream's true classes:", "", grouping_table(cells), "",
                                     "Sizes of each row (mean over its seeds; a pool: the row's data come from that many "
                                     "training images, so that its stream is about as long as the long-tailed ones):", "", store_sizes_table(cells), ""]
-    lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each):", "",
+    rows = coverage(grid_files, out, root)
+    lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each; a cell counts "
+              "once it was computed with its grid's config):", "",
               "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours |", "|---|---|---:|---:|---:|"]
-    for row in coverage(grid_files, out):
-        lines.append(f"| `experiments/{row['grid']}` | {row['protocol']} | {row['present']} / {row['planned']} | "
+    for row in rows:
+        where = "" if row["folder"] == str(out) else f" (cells in `{row['folder']}`)"
+        lines.append(f"| `experiments/{row['grid']}`{where} | {row['protocol']} | {row['present']} / {row['planned']} | "
                      f"{row['cpu_seconds']:.0f} | {row['cpu_seconds'] / 3600:.2f} |")
+    foreign = [f"`{r['grid']}` {r['other_config']}" for r in rows if r["other_config"]]
+    if foreign:
+        lines += ["", "Cells at a grid's paths computed with another config (not counted above; `grid run` refuses "
+                  "to overwrite them): " + ", ".join(foreign) + "."]
     return lines + [""]

@@ -99,8 +99,13 @@ class Grid:
     methods: tuple[str, ...]
     seeds: tuple[int, ...]
     config: dict = field(default_factory=dict)
+    #: the results folder the grid file names for its cells (``--out`` replaces it); relative
+    #: paths are read from the working directory, as ``--out`` is
+    out: str | None = None
 
     def __post_init__(self):
+        if self.out is not None and (not isinstance(self.out, str) or not self.out.strip()):
+            raise GridError(f"out must name a results folder (a non-empty string), got {self.out!r}")
         if self.protocol not in PROTOCOLS:
             raise GridError(f"unknown protocol {self.protocol!r}; available: {', '.join(PROTOCOLS)}")
         for what in ("datasets", "streams", "methods", "seeds"):
@@ -318,8 +323,9 @@ class Grid:
         return [c for t in self.tasks() for c in t.cells]
 
     def to_json(self) -> dict:
-        return {"protocol": self.protocol, "datasets": list(self.datasets), "streams": list(self.streams),
-                "methods": list(self.methods), "seeds": list(self.seeds), "config": dict(self.config)}
+        d = {"protocol": self.protocol, "datasets": list(self.datasets), "streams": list(self.streams),
+             "methods": list(self.methods), "seeds": list(self.seeds), "config": dict(self.config)}
+        return d if self.out is None else {**d, "out": self.out}
 
 
 def drip_method(method: str) -> tuple[str, float | None]:
@@ -357,7 +363,8 @@ def seeds_from(value) -> tuple[int, ...]:
 
 def load_grid(path: str | Path | None = None, **overrides) -> Grid:
     """A grid from a TOML file (keys ``protocol``, ``datasets``, ``streams``, ``methods``,
-    ``seeds``, table ``[config]``), any key replaced by a non-None override (flags). A ``config``
+    ``seeds``, table ``[config]``, and optionally ``out``: the results folder its cells belong
+    in), any key replaced by a non-None override (flags). A ``config``
     override is merged setting by setting (``--set``): each of its settings replaces the file's,
     in ``[config]`` and in every data set's own table, and the file's other settings stay.
 
@@ -378,7 +385,7 @@ def load_grid(path: str | Path | None = None, **overrides) -> Grid:
             raise GridError(f"grid file {path} does not exist") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise GridError(f"grid file {path} is not readable TOML: {err}") from None
-        unknown = sorted(set(doc) - {"protocol", "datasets", "streams", "methods", "seeds", "config"})
+        unknown = sorted(set(doc) - {"protocol", "datasets", "streams", "methods", "seeds", "config", "out"})
         if unknown:
             raise GridError(f"grid file {path}: unknown keys {unknown}")
     settings = overrides.pop("config", None) or {}
@@ -393,7 +400,7 @@ def load_grid(path: str | Path | None = None, **overrides) -> Grid:
     if settings:
         config = _with_settings(config, settings)
     return Grid(protocol=doc["protocol"], datasets=as_tuple(doc["datasets"]), streams=as_tuple(doc.get("streams", ["iid"])),
-                methods=as_tuple(doc["methods"]), seeds=seeds_from(doc["seeds"]), config=dict(config))
+                methods=as_tuple(doc["methods"]), seeds=seeds_from(doc["seeds"]), config=dict(config), out=doc.get("out"))
 
 
 def _with_settings(config: dict, settings: dict) -> dict:
