@@ -39,6 +39,8 @@ PROTOCOL_POLICIES = ("drip", "random", "high_loss", "high_entropy")
 CLASS_SOURCES = ("label", "predicted")
 #: method parameters the capacity mode reads itself (how a policy's scores are made), per policy
 MODE_PARAMS = {"trust_balanced": {"trust": TRUST_SOURCES}}
+#: ``trust`` when a method does not say (committed cells were computed with it: see tests/store/test_policy_defaults.py)
+DEFAULT_TRUST = "confidence"
 
 
 def capacity_policies() -> tuple[str, ...]:
@@ -117,7 +119,7 @@ def stored_positions(method: str, capacity: int, r, outputs: FactoryOutputs, ctx
     probs = outputs.probs("d3")
     scores = None
     if name in MODE_PARAMS:  # the caller's trust score
-        trust = params.pop("trust", "confidence")
+        trust = params.pop("trust", DEFAULT_TRUST)
         agreement = None
         if trust == "agreement":
             prototypes = class_prototypes(outputs("d1")[1], r.y1.numpy(), n_classes)
