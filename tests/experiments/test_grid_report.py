@@ -128,7 +128,10 @@ def test_coverage_reads_a_grid_files_own_folder_and_counts_only_its_own_config(t
     # the second grid's cells live in its own folder; at the first grid's paths they would be another config
     rows = {r["grid"]: r for r in coverage([shared, own], tmp_path / "cells", root=tmp_path)}
     assert (rows["evidence_a.toml"]["present"], rows["evidence_b.toml"]["present"]) == (2, 2)
-    assert rows["evidence_b.toml"]["folder"] == "elsewhere"
+    assert rows["evidence_b.toml"]["folder"] == tmp_path / "elsewhere"
+    lines = "\n".join(evidence_section(tmp_path / "cells", [shared, own], root=tmp_path))
+    assert "| `experiments/evidence_a.toml` | store | 2 / 2 |" in lines
+    assert "| `experiments/evidence_b.toml` (cells in `elsewhere`) | store | 2 / 2 |" in lines
     (row,) = coverage([own.rename(tmp_path / "evidence_c.toml")], tmp_path / "cells", root=tmp_path / "nowhere")
     assert (row["present"], row["other_config"]) == (0, 0)
     (tmp_path / "evidence_d.toml").write_text(text.format(0.2))  # no `out`: reads the shared folder

@@ -55,9 +55,17 @@ def coverage(grid_files: list[Path], out: Path, root: Path | None = None) -> lis
             key = (c.dataset, c.stream, c.seed, c.method if grid.protocol == "titan" else "",
                    rec["task_wall_time_s"], rec.get("task_cells"))
             tasks[key] = rec["task_wall_time_s"]
-        rows.append({"grid": path.name, "protocol": grid.protocol, "folder": str(grid.out or folder), "planned": len(planned),
+        rows.append({"grid": path.name, "protocol": grid.protocol, "folder": folder, "planned": len(planned),
                      "present": present, "other_config": other, "cpu_seconds": sum(tasks.values())})
     return rows
+
+
+def _shown(folder: Path, root: Path | None) -> str:
+    """A folder as RESULTS.md names it: relative to the repository's root where it lies inside."""
+    try:
+        return str(folder.relative_to(Path(root or Path.cwd()).resolve()))
+    except ValueError:
+        return str(folder)
 
 
 def plain_findings(records: list[dict], protocol: str, metric: str) -> list[str]:
@@ -182,7 +190,8 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
               "once it was computed with its grid's config):", "",
               "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours |", "|---|---|---:|---:|---:|"]
     for row in rows:
-        where = "" if row["folder"] == str(out) else f" (cells in `{row['folder']}`)"
+        folder = Path(row["folder"]).resolve()
+        where = "" if folder == Path(out).resolve() else f" (cells in `{_shown(folder, root)}`)"
         lines.append(f"| `experiments/{row['grid']}`{where} | {row['protocol']} | {row['present']} / {row['planned']} | "
                      f"{row['cpu_seconds']:.0f} | {row['cpu_seconds'] / 3600:.2f} |")
     foreign = [f"`{r['grid']}` {r['other_config']}" for r in rows if r["other_config"]]
