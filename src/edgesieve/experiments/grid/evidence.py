@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edgesieve.experiments.grid.ablation import ablation_table, grouping_table, per_seed_by_row, rival_table, versus_table
 from edgesieve.experiments.grid.beats import COMPLETE_N, beats_heatmap, beats_table, count_wins
+from edgesieve.experiments.grid.recommend import recommendation_table
 from edgesieve.experiments.grid.report import METRICS, aggregate, read_cells
 from edgesieve.experiments.grid.spec import REFERENCE, load_grid
 from edgesieve.experiments.grid.targets import targets_table
@@ -171,6 +172,13 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
             lines += [f"![{protocol} heatmap]({figure_prefix}{heat.name})", ""]
         lines += ["What it shows:", ""] + [f"- {s}" for s in plain_findings(records, protocol, metric)] + [""]
         if protocol == "store":
+            lines += ["Which policy to ship for my stream, by a rule fixed in advance (`edgesieve.experiments.grid.recommend`): "
+                      "of the policies that need no more labels than the device has and have a complete row on every "
+                      "data set measured for that stream, the one with the fewest losses to reservoir (95% interval "
+                      "below 0), then the most wins (surviving Holm's adjustment over the whole table), then the best "
+                      "worst row; a policy that wins nowhere is not shipped in reservoir's place. `random` (DRIP's arm "
+                      "at DRIP's count) is no candidate. \"any stream\": the same over every row measured.", "",
+                      recommendation_table(records, metric), ""]
             lines += STORE_NOTES + ["", "Ablation: what each design choice of a label-free balancing store contributes "
                                     "(paired by seed; the two policies differ in that choice only):", "",
                                     ablation_table(cells, metric), "",
