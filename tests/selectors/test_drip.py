@@ -98,7 +98,8 @@ def test_decide_checks_sample_shape(conv2d_model, calib):
         sel.decide(torch.randn(2, 1, 10, 10))
 
 
-@pytest.mark.parametrize("kwargs", [{"dpw": 0}, {"dpw": 1.0}, {"dpw": 25}, {"group_by": "true"}, {"batch_size": 0}, {"normalize": "z"}])
+@pytest.mark.parametrize("kwargs", [{"dpw": 0}, {"dpw": 1.0}, {"dpw": 25}, {"group_by": "true"}, {"batch_size": 0}, {"normalize": "z"},
+                                    {"agreement_splits": -1}, {"agreement_splits": True}, {"agreement_splits": 2.5}])
 def test_bad_params(conv2d_model, kwargs):
     with pytest.raises(ValueError):
         DripSelector(conv2d_model, **kwargs)
@@ -149,6 +150,10 @@ def test_corrupt_state_files(conv2d_model, calib, tmp_path):
         good.replace('"n_classes": 5', '"n_classes": NaN'): "truncated or corrupt JSON",
         json.dumps({**doc, "params": {**doc["params"], "dpw": 7}}): "dpw must be a fraction",
         json.dumps({k: v for k, v in doc.items() if k != "state"}): "field 'state' is missing",
+        json.dumps({**doc, "state": {**doc["state"], "calibration_report": [
+            {**doc["state"]["calibration_report"][0], "split_half_agreement": 1.5}]}}): "bad calibration report row",
+        json.dumps({**doc, "state": {**doc["state"], "calibration_report": [
+            {**doc["state"]["calibration_report"][0], "split_half_agreement": "high"}]}}): "split-half agreement must be a finite number",
     }
     for text, message in cases.items():
         with pytest.raises(StateFileError, match=message):
@@ -187,3 +192,30 @@ def test_autograd_model_two_linear_head(two_head_model):
     sel = DripSelector(two_head_model).calibrate(x)
     assert not sel.cam_.uses_closed_form
     assert sel.decide(x[:10]).keep.shape == (10,)
+
+
+def test_the_report_says_how_much_each_window_depends_on_the_calibration_sample(conv2d_model, calib, tmp_path):
+    from edgesieve.selectors.windows import split_half_agreement
+
+    x, _ = calib
+    sel = DripSelector(conv2d_model, dpw=0.25, agreement_splits=40).calibrate(x)
+    res = sel.cam_.explain(x, return_heatmaps=False)
+    rows = [r for r in sel.calibration_report_ if "split_half_agreement" in r]
+    assert rows
+    for r in rows:  # each class's own scores, split by a generator seeded with its class
+        s = torch.sort(res.scores[res.predicted == r["class"]]).values
+        assert r["split_half_agreement"] == split_half_agreement(s, 0.25, 40, seed=r["class"])
+    weighted = sum(r["split_half_agreement"] * r["n"] for r in rows) / sum(r["n"] for r in rows)
+    assert sel.split_half_agreement_ == pytest.approx(weighted) and 0 < weighted <= 1
+    assert "halves" in sel.summary() and f"overall {weighted:.0%}" in sel.summary()
+    loaded = DripSelector.load(sel.save(tmp_path / "drip.json"), conv2d_model)
+    assert loaded.split_half_agreement_ == sel.split_half_agreement_
+    # not measured: no key, None, the same thresholds; measuring draws from no global random state
+    torch.manual_seed(0)
+    off = DripSelector(conv2d_model, dpw=0.25, agreement_splits=0).calibrate(x)
+    after_off = torch.rand(1)
+    torch.manual_seed(0)
+    DripSelector(conv2d_model, dpw=0.25).calibrate(x)
+    assert torch.equal(torch.rand(1), after_off)
+    assert off.split_half_agreement_ is None and all("split_half_agreement" not in r for r in off.calibration_report_)
+    assert off.thresholds_ == sel.thresholds_ and "overall" not in off.summary()

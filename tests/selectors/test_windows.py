@@ -51,3 +51,47 @@ def test_rejects_unsorted_and_bad_window():
 
 def test_window_size_rounds_half_up():
     assert [window_size(0.25, n) for n in (1, 2, 6, 10, 100)] == [0, 1, 2, 3, 25]
+
+
+def agreement_by_loop(scores: torch.Tensor, dpw: float, splits: int, seed: int) -> float:
+    """split_half_agreement's definition, one split at a time through min_std_window."""
+    g = torch.Generator().manual_seed(seed)
+    n = scores.numel()
+    half, total = n // 2, 0.0
+    w = window_size(dpw, half)
+    for _ in range(splits):
+        order = torch.rand(1, n, generator=g).argsort(dim=1)[0]
+        decided = []
+        for part in (order[:half], order[half:2 * half]):
+            win = min_std_window(torch.sort(scores[part]).values, w)
+            decided.append((scores >= win.lower) & (scores <= win.upper))
+        total += float((decided[0] == decided[1]).double().mean())
+    return total / splits
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_split_half_agreement_matches_a_loop_over_splits(seed):
+    from edgesieve.selectors.windows import split_half_agreement
+
+    gen = torch.Generator().manual_seed(seed)
+    n = int(torch.randint(16, 200, (1,), generator=gen))
+    scores = torch.sort(torch.randn(n, generator=gen, dtype=torch.float64).exp()).values
+    assert split_half_agreement(scores, 0.25, splits=30, seed=seed) == pytest.approx(
+        agreement_by_loop(scores, 0.25, 30, seed), abs=1e-12)
+
+
+def test_split_half_agreement_tells_a_stable_class_from_a_jumping_one():
+    from edgesieve.selectors.windows import split_half_agreement
+
+    gen = torch.Generator().manual_seed(0)
+    one_mode = torch.sort(torch.cat([torch.randn(150, generator=gen) * 0.05, torch.randn(150, generator=gen) * 3])).values
+    # two equally tight clusters far apart: each half's window sits in one or the other by the luck of the split
+    cluster = torch.randn(100, generator=gen) * 0.05
+    two_modes = torch.sort(torch.cat([cluster, cluster + 10, torch.linspace(-20, 30, 100)])).values
+    stable = split_half_agreement(one_mode.double(), 0.25)
+    jumping = split_half_agreement(two_modes.double(), 0.25)
+    assert stable > 0.8 and jumping < 0.65 and stable - jumping > 0.2
+    assert split_half_agreement(one_mode.double(), 0.25, splits=7, seed=3) == split_half_agreement(one_mode.double(), 0.25, splits=7, seed=3)
+    assert split_half_agreement(torch.arange(7.0), 0.25) is None  # halves of 3: a window of 1
+    with pytest.raises(ValueError, match="splits must be a positive int"):
+        split_half_agreement(one_mode.double(), 0.25, splits=0)

@@ -240,6 +240,8 @@ def run_once(ctx: RunContext, run: int, artifacts: Path | None = None) -> dict:
             "decision_ms_per_point": 1000 * decide_s / n3,
             "noisy_label_share_kept": float(wrong3[kept].mean()) if len(kept) else 0.0,
             "noisy_label_share_d3": float(wrong3.mean()) if n3 else 0.0,
+            # how much DRIP's windows depend on this D2 sample (None for selectors without windows)
+            "split_half_agreement": getattr(selector, "split_half_agreement_", None),
             "selector": ctx.evaluate(ctx.fit(torch.cat([x1, x3[kept]]), torch.cat([y1, y3[kept]]), seed,
                                              f"{cfg.selector} dpw={dpw}")),
             "random": ctx.evaluate(ctx.fit(torch.cat([x1, x3[random_kept]]), torch.cat([y1, y3[random_kept]]), seed,

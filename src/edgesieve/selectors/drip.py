@@ -14,7 +14,7 @@ from edgesieve.cam.gradcam import CAMResult
 from edgesieve.errors import CalibrationWarning
 from edgesieve.selectors.base import REASON_CODES, Decision, Selector
 from edgesieve.selectors.registry import register_selector
-from edgesieve.selectors.windows import min_std_window, window_size
+from edgesieve.selectors.windows import min_std_window, split_half_agreement, window_size
 from edgesieve.state.files import StateFileError, finite_float, model_fingerprint
 from edgesieve.validation import as_batch, as_labels
 
@@ -36,6 +36,11 @@ class DripSelector(Selector):
     group_by : ``"predicted"`` (default; thresholds are looked up by predicted class in
         production) or ``"label"`` (group calibration scores by true label; needs y).
     batch_size : how many points are scored per forward pass.
+    agreement_splits : random splits behind each class's ``split_half_agreement`` in the
+        calibration report: the share of its calibration points that windows fitted on two
+        random halves of them decide alike (``split_half_agreement_``: the mean over all
+        points); low values mean the windows depend on this calibration sample. 0 skips it
+        (for callers that recalibrate every few steps).
 
     A class with fewer than 2 calibration points, or whose window would hold fewer than 2,
     gets no thresholds: its points are always kept, and ``calibration_report_`` says so.
@@ -63,6 +68,7 @@ class DripSelector(Selector):
         group_by: str = "predicted",
         closed_form="auto",
         batch_size: int = 256,
+        agreement_splits: int = 100,
     ):
         if isinstance(dpw, bool) or not isinstance(dpw, (int, float)) or not 0.0 < dpw < 1.0:
             raise ValueError(f"dpw must be a fraction in (0, 1), e.g. 0.25 for 25%, got {dpw!r}")
@@ -77,8 +83,11 @@ class DripSelector(Selector):
         self.normalize = normalize
         self.upsample = upsample
         self.group_by = group_by
+        if isinstance(agreement_splits, bool) or not isinstance(agreement_splits, int) or agreement_splits < 0:
+            raise ValueError(f"agreement_splits must be an int >= 0 (0: not measured), got {agreement_splits!r}")
         self.closed_form = closed_form
         self.batch_size = batch_size
+        self.agreement_splits = agreement_splits
 
     # -- calibration ----------------------------------------------------------------------------
 
@@ -108,6 +117,10 @@ class DripSelector(Selector):
                 win = min_std_window(class_scores, w)
                 thresholds[c] = (win.lower, win.upper)
                 row.update(status="ok", lower=win.lower, upper=win.upper, std=win.std)
+                agreement = split_half_agreement(class_scores, self.dpw, self.agreement_splits, seed=c) \
+                    if self.agreement_splits else None
+                if agreement is not None:
+                    row["split_half_agreement"] = agreement
             report.append(row)
 
         missing = [r["class"] for r in report if r["status"] != "ok"]
@@ -143,6 +156,9 @@ class DripSelector(Selector):
         self.thresholds_ = thresholds
         self.calibration_report_ = report
         self.uncalibrated_classes_ = sorted(set(range(n_classes)) - set(thresholds))
+        measured = [r for r in report if "split_half_agreement" in r]
+        self.split_half_agreement_ = (sum(r["split_half_agreement"] * r["n"] for r in measured)
+                                      / sum(r["n"] for r in measured) if measured else None)
         self.layer_name_ = self.cam_.layer_name
         self.model_fingerprint_ = fingerprint
         # lookup tables indexed by predicted class; NaN bounds never match, so the point is kept
@@ -162,11 +178,17 @@ class DripSelector(Selector):
         """The calibration report as a plain-text table."""
         self._check_calibrated()
         lines = [f"DRIP calibration: layer {self.layer_name_!r}, DPW {self.dpw:.0%}, group by {self.group_by}"]
-        lines.append(f"{'class':>5} {'n':>6} {'window':>6} {'L_lower':>12} {'L_upper':>12}  status")
+        lines.append(f"{'class':>5} {'n':>6} {'window':>6} {'L_lower':>12} {'L_upper':>12} {'halves':>7}  status")
         for r in self.calibration_report_:
             lo = f"{r['lower']:.6g}" if "lower" in r else "-"
             hi = f"{r['upper']:.6g}" if "upper" in r else "-"
-            lines.append(f"{r['class']:>5} {r['n']:>6} {r['window']:>6} {lo:>12} {hi:>12}  {r['status']}")
+            stable = f"{r['split_half_agreement']:.0%}" if "split_half_agreement" in r else "-"
+            lines.append(f"{r['class']:>5} {r['n']:>6} {r['window']:>6} {lo:>12} {hi:>12} {stable:>7}  {r['status']}")
+        if self.split_half_agreement_ is not None:
+            lines.append(f"halves: the share of calibration points that windows fitted on two random halves of them "
+                         f"decide alike; overall {self.split_half_agreement_:.0%}"
+                         + (" (below 90%: the windows depend on the calibration sample; calibrate on more data)"
+                            if self.split_half_agreement_ < 0.9 else ""))
         return "\n".join(lines)
 
     # -- production -----------------------------------------------------------------------------
@@ -232,12 +254,19 @@ class DripSelector(Selector):
             if lo > hi:
                 raise StateFileError(f"class {c}: L_lower {lo} > L_upper {hi}")
             thresholds[c] = (lo, hi)
+        report = list(state["calibration_report"])
+        for row in report:
+            if "split_half_agreement" in row:  # read back into split_half_agreement_: numbers, or a clear error
+                agreement = finite_float(row["split_half_agreement"], "a class's split-half agreement")
+                if not 0.0 <= agreement <= 1.0 or isinstance(row.get("n"), bool) or not isinstance(row.get("n"), int):
+                    raise StateFileError(f"bad calibration report row {row!r}: a split-half agreement in [0, 1] "
+                                         "and an int n are needed")
         self.cam_ = self._make_cam()
         self._set_fitted(
             n_classes=n_classes,
             sample_shape=tuple(int(d) for d in state["sample_shape"]),
             thresholds=thresholds,
-            report=list(state["calibration_report"]),
+            report=report,
             fingerprint=model_fingerprint(self.model),
         )
 

@@ -165,7 +165,8 @@ def drip_arm_metrics(entry: dict, random_arm: bool) -> dict:
     """The metrics of the selector's or the random arm's cell from one DPW entry of a run."""
     if random_arm:
         return {**_arm(entry["random"]), "retained": entry["retained"], "savings": entry["savings"]}
-    return {**_arm(entry["selector"]), **{k: entry[k] for k in KEPT_KEYS}}
+    return {**_arm(entry["selector"]), **{k: entry[k] for k in KEPT_KEYS},
+            **({"split_half_agreement": entry["split_half_agreement"]} if entry.get("split_half_agreement") is not None else {})}
 
 
 def _store(task: Task) -> dict:

@@ -142,7 +142,8 @@ class DripCoarseStage(CoarseStage):
 
     def __init__(self, selector):
         super().__init__(selector)
-        self.drip = DripSelector(selector.model, dpw=selector.drip_dpw, group_by="label")
+        # recalibrated every round: the windows' split-half agreement is not measured there
+        self.drip = DripSelector(selector.model, dpw=selector.drip_dpw, group_by="label", agreement_splits=0)
 
     def calibrate(self, x, y):
         self.drip.calibrate(x, y)
