@@ -63,6 +63,13 @@ def add_parsers(sub) -> None:
     run.add_argument("--num-cpus", type=positive_int, help="CPUs of the embedded Ray instance (default: all); one per task")
     run.add_argument("--address", help="join an existing Ray cluster: auto or HOST:PORT (default: an embedded local instance)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    status = grid_sub.add_parser(
+        "status", help="how far grids have run: cells present, missing, compute spent and an estimate of what is left",
+        description="Per data set and stream of each grid: cells present (computed with the grid's config), cells at "
+        "its paths from another config, missing cells, CPU-hours spent, and CPU-hours left, estimated from the median "
+        "cost of a cell of the same data set. Reads only; runs nothing.")
+    status.add_argument("grid_files", nargs="+", type=Path, help="TOML grid files")
+    status.add_argument("--out", type=Path, help="results folder (default: each grid file's `out`)")
     report = grid_sub.add_parser("report", help="paired comparisons with the reference method, as tables, JSON and a figure")
     report.add_argument("folder", type=Path, help="a grid's --out folder")
     report.add_argument("--json", action="store_true", help="print the records as JSON instead of Markdown")
@@ -71,6 +78,14 @@ def add_parsers(sub) -> None:
 def run(args) -> int:
     from edgesieve.experiments.grid import GridError, load_grid, run_grid, write_report
 
+    if args.grid_command == "status":
+        from edgesieve.experiments.grid.status import format_status, grid_folder, grid_status
+
+        for path in args.grid_files:
+            grid = load_grid(path)
+            folder = args.out or grid_folder(grid, None)
+            print(format_status(str(path), grid_status(grid, folder), folder) + "\n")
+        return 0
     if args.grid_command == "report":
         if not args.folder.is_dir():
             raise ValueError(f"{args.folder} is not a folder of grid cells")

@@ -5,7 +5,6 @@ from the verdicts, not written by hand), how much of each grid has run and what 
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -15,6 +14,7 @@ from edgesieve.experiments.grid.beats import COMPLETE_N, beats_heatmap, beats_ta
 from edgesieve.experiments.grid.recommend import recommendation_table
 from edgesieve.experiments.grid.report import METRICS, aggregate, read_cells
 from edgesieve.experiments.grid.spec import REFERENCE, load_grid
+from edgesieve.experiments.grid.status import grid_folder, grid_status
 from edgesieve.experiments.grid.targets import targets_table
 
 
@@ -36,29 +36,15 @@ def coverage(grid_files: list[Path], out: Path, root: Path | None = None) -> lis
     default the working directory), else from ``out``; a cell counts as present only if it was
     computed with the grid's config (another grid may share the path): the others are
     ``other_config``."""
-    rows = []
+    out_rows = []
     for path in grid_files:
         grid = load_grid(path)
-        folder = (Path(root or Path.cwd()) / grid.out) if grid.out else out
-        planned = grid.cells()
-        present, other, tasks = 0, 0, {}
-        for c in planned:
-            try:
-                rec = json.loads(c.path(folder).read_text())
-            except (OSError, json.JSONDecodeError):
-                continue  # missing, or damaged (the runner computes it again)
-            if rec.get("config_hash") != grid.config_hash(c):
-                other += 1
-                continue
-            present += 1
-            # a store task runs several methods of one seed; a later run may add methods to that seed
-            # in a task of its own: the task's own time and size tell the tasks apart
-            key = (c.dataset, c.stream, c.seed, c.method if grid.protocol == "titan" else "",
-                   rec["task_wall_time_s"], rec.get("task_cells"))
-            tasks[key] = rec["task_wall_time_s"]
-        rows.append({"grid": path.name, "protocol": grid.protocol, "folder": folder, "planned": len(planned),
-                     "present": present, "other_config": other, "cpu_seconds": sum(tasks.values())})
-    return rows
+        folder = grid_folder(grid, out, root)
+        rows = grid_status(grid, folder)
+        out_rows.append({"grid": path.name, "protocol": grid.protocol, "folder": folder,
+                         "planned": sum(r.planned for r in rows), "present": sum(r.present for r in rows),
+                         "other_config": sum(r.other_config for r in rows), "cpu_seconds": sum(r.cpu_seconds for r in rows)})
+    return out_rows
 
 
 def _shown(folder: Path, root: Path | None) -> str:

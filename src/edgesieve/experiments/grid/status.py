@@ -1,0 +1,98 @@
+"""How far a grid has run and what is left: per data set and stream, the cells present (computed
+with the grid's config), those at its paths from another config, the missing ones, the compute
+the present ones took, and an estimate of the compute still needed from the measured cost of
+a cell of the same data set (``edgesieve grid status``)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgesieve.experiments.grid.spec import Grid
+
+
+@dataclass
+class RowStatus:
+    """One (data set, stream) of a grid."""
+
+    dataset: str
+    stream: str
+    planned: int = 0
+    present: int = 0
+    other_config: int = 0
+    #: the present cells' tasks, each once: key -> (task wall seconds, cells the task wrote)
+    tasks: dict = field(default_factory=dict)
+
+    @property
+    def missing(self) -> int:
+        return self.planned - self.present - self.other_config
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(t for t, _ in self.tasks.values())
+
+    def seconds_per_cell(self) -> list[float]:
+        return [t / n for t, n in self.tasks.values()]
+
+
+def grid_folder(grid: Grid, default: Path | None, root: Path | None = None) -> Path:
+    """The folder a grid file names for its cells (``out``, relative to ``root``, by default the
+    working directory), else ``default``."""
+    if grid.out is not None:
+        return Path(root or Path.cwd()) / grid.out
+    if default is None:
+        raise ValueError("say where the cells are: --out FOLDER, or out = \"FOLDER\" in the grid file")
+    return Path(default)
+
+
+def grid_status(grid: Grid, folder: Path) -> list[RowStatus]:
+    """The status of every (data set, stream) of ``grid`` from the cells under ``folder``."""
+    rows: dict = {}
+    for c in grid.cells():
+        row = rows.setdefault((c.dataset, c.stream), RowStatus(c.dataset, c.stream))
+        row.planned += 1
+        try:
+            rec = json.loads(c.path(folder).read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # missing, or damaged (the runner computes it again)
+        if rec.get("config_hash") != grid.config_hash(c):
+            row.other_config += 1
+            continue
+        row.present += 1
+        # a store task runs several methods of one seed; a later run may add methods to that seed
+        # in a task of its own: the task's own time and size tell the tasks apart
+        key = (c.seed, c.method if grid.protocol == "titan" else "", rec["task_wall_time_s"], rec.get("task_cells"))
+        cells = rec.get("task_cells") or (1 if grid.protocol == "titan" else len(grid.methods))
+        row.tasks[key] = (rec["task_wall_time_s"], cells)
+    return list(rows.values())
+
+
+def remaining_seconds(rows: list[RowStatus]) -> dict[tuple[str, str], float | None]:
+    """CPU-seconds still needed per row: its missing cells times the median cost of a cell of
+    the same data set in this grid (None: no cell of that data set has run yet)."""
+    per_dataset = defaultdict(list)
+    for r in rows:
+        per_dataset[r.dataset] += r.seconds_per_cell()
+    return {(r.dataset, r.stream): (r.missing * statistics.median(per_dataset[r.dataset]) if per_dataset[r.dataset]
+                                    else None) if r.missing else 0.0 for r in rows}
+
+
+def format_status(name: str, rows: list[RowStatus], folder: Path) -> str:
+    """A Markdown table of the rows and a line of totals."""
+    left = remaining_seconds(rows)
+    lines = [f"{name} (cells in {folder})", "",
+             "| data set | stream | present / planned | other config | missing | CPU-h spent | CPU-h left (est.) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        est = left[(r.dataset, r.stream)]
+        lines.append(f"| {r.dataset} | {r.stream} | {r.present} / {r.planned} | {r.other_config} | {r.missing} | "
+                     f"{r.cpu_seconds / 3600:.2f} | {'?' if est is None else f'{est / 3600:.2f}'} |")
+    known = [v for v in left.values() if v is not None]
+    unknown = sum(1 for v in left.values() if v is None)
+    lines += ["", f"total: {sum(r.present for r in rows)} / {sum(r.planned for r in rows)} cells present, "
+              f"{sum(r.cpu_seconds for r in rows) / 3600:.2f} CPU-h spent, about {sum(known) / 3600:.2f} CPU-h left"
+              + (f" (and {unknown} rows of data sets with no cell yet to measure)" if unknown else "")]
+    return "\n".join(lines)

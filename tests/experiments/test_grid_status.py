@@ -1,0 +1,60 @@
+"""`edgesieve grid status` on hand-made cells: present, other-config and missing cells per row,
+compute spent (each task once) and the estimate of what is left."""
+
+import json
+
+import pytest
+
+from edgesieve.cli.main import main
+from edgesieve.experiments.grid.spec import load_grid
+from edgesieve.experiments.grid.status import format_status, grid_status, remaining_seconds
+
+GRID = ('protocol = "store"\ndatasets = ["har", "fsdd"]\nstreams = ["iid", "sessions"]\nmethods = ["reservoir", "pbrs"]\n'
+        'seeds = 3\n[config]\ncapacity = 0.1\n')
+
+
+def write(grid, folder, cell, wall, cells, config_hash=None):
+    cell.path(folder).parent.mkdir(parents=True, exist_ok=True)
+    cell.path(folder).write_text(json.dumps({"task_wall_time_s": wall, "task_cells": cells,
+                                             "config_hash": config_hash or grid.config_hash(cell)}))
+
+
+@pytest.fixture
+def grid_with_cells(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text(f'out = "{tmp_path / "cells"}"\n' + GRID)
+    grid = load_grid(path)
+    folder = tmp_path / "cells"
+    for c in grid.cells():
+        if c.dataset == "har" and c.stream == "iid" and c.seed < 2:
+            write(grid, folder, c, 10.0, 2)  # two tasks of 10 s, 2 cells each: 5 s a cell
+        if c.dataset == "har" and c.stream == "sessions" and c.seed == 0 and c.method == "pbrs":
+            write(grid, folder, c, 4.0, 1, config_hash="another")  # at the path, another config
+    return path, grid, folder
+
+
+def test_rows_count_present_other_and_missing_cells_and_estimate_what_is_left(grid_with_cells):
+    _, grid, folder = grid_with_cells
+    rows = {(r.dataset, r.stream): r for r in grid_status(grid, folder)}
+    har_iid, har_sessions, fsdd_iid = rows[("har", "iid")], rows[("har", "sessions")], rows[("fsdd", "iid")]
+    assert (har_iid.planned, har_iid.present, har_iid.other_config, har_iid.missing) == (6, 4, 0, 2)
+    assert har_iid.cpu_seconds == 20.0 and har_iid.seconds_per_cell() == [5.0, 5.0]
+    assert (har_sessions.present, har_sessions.other_config, har_sessions.missing) == (0, 1, 5)
+    left = remaining_seconds(list(rows.values()))
+    assert left[("har", "iid")] == 10.0 and left[("har", "sessions")] == 25.0  # har's 5 s a cell
+    assert left[("fsdd", "iid")] is None and fsdd_iid.missing == 6  # no fsdd cell measured yet
+    text = format_status("g", list(rows.values()), folder)
+    assert "| har | iid | 4 / 6 | 0 | 2 | 0.01 | 0.00 |" in text
+    assert "total: 4 / 24 cells present" in text and "(and 2 rows of data sets with no cell yet to measure)" in text
+
+
+def test_the_cli_reads_the_grid_files_folder_and_needs_one(grid_with_cells, tmp_path, capsys):
+    path, _, _ = grid_with_cells
+    assert main(["grid", "status", str(path)]) == 0
+    assert "| har | iid | 4 / 6 |" in capsys.readouterr().out
+    bare = tmp_path / "bare.toml"
+    bare.write_text(GRID)
+    assert main(["grid", "status", str(bare)]) == 2
+    assert "say where the cells are: --out FOLDER" in capsys.readouterr().err
+    assert main(["grid", "status", str(bare), "--out", str(tmp_path / "cells")]) == 0
+    assert "| har | iid | 4 / 6 |" in capsys.readouterr().out
