@@ -45,7 +45,7 @@ def test_rows_count_present_other_and_missing_cells_and_estimate_what_is_left(gr
     assert left[("fsdd", "iid")] is None and fsdd_iid.missing == 6  # no fsdd cell measured yet
     text = format_status("g", list(rows.values()), folder)
     assert "| har | iid | 4 / 6 | 0 | 2 | 0.01 | 0.00 |" in text
-    assert "total: 4 / 24 cells present" in text and "(and 2 rows of data sets with no cell yet to measure)" in text
+    assert "total: 4 / 24 cells present" in text and "and 2 rows of data sets with no cell yet to measure a cost by" in text
 
 
 def test_the_cli_reads_the_grid_files_folder_and_needs_one(grid_with_cells, tmp_path, capsys):

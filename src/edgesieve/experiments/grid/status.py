@@ -94,5 +94,6 @@ def format_status(name: str, rows: list[RowStatus], folder: Path) -> str:
     unknown = sum(1 for v in left.values() if v is None)
     lines += ["", f"total: {sum(r.present for r in rows)} / {sum(r.planned for r in rows)} cells present, "
               f"{sum(r.cpu_seconds for r in rows) / 3600:.2f} CPU-h spent, about {sum(known) / 3600:.2f} CPU-h left"
-              + (f" (and {unknown} rows of data sets with no cell yet to measure)" if unknown else "")]
+              + (f" in the rows of data sets measured so far, and {unknown} rows of data sets with no cell yet to "
+                 "measure a cost by" if unknown else "")]
     return "\n".join(lines)
