@@ -47,6 +47,15 @@ def test_any_stream_counts_every_row_and_the_table_names_the_trade_off():
                rec("har", "cstu", 0.2), rec("har", "cstu", 0.1, stream="sessions")]
     assert shipped(records, stream="iid") == "pbrs" and shipped(records, stream=ANY_STREAM) == "reservoir"
     table = recommendation_table(records)
-    assert "| **any stream** | no labels | `reservoir` | 0 / 0 (2) | keep reservoir: no policy wins without losing; " \
+    assert "| **any stream** | no labels | 2 (0) | `reservoir` | 0 / 0 (2) | keep reservoir: no policy wins without losing; " \
            "the runner-up wins: har `iid` +3.0; loses: har `sessions` -2.0; worst row -2.0 | `pbrs` (1 / 1) |" in table
-    assert "| `iid` | no labels | `pbrs` | 1 / 0 (1) | har +3.0* |" in table
+    assert "| `iid` | no labels | 2 (0) | `pbrs` | 1 / 0 (1) | har +3.0* |" in table
+
+
+def test_the_online_protocol_is_ranked_against_rs_and_counts_what_lacks_rows():
+    def online(dataset, method, diff):
+        return {**rec(dataset, method, diff), "protocol": "titan", "metric": "last20_accuracy", "reference": "rs"}
+
+    records = [online("har", "titan", 4.0), online("mnist", "titan", 0.2), online("har", "ocs", 9.0)]
+    table = recommendation_table(records, metric="last20_accuracy", protocol="titan")
+    assert "| `iid` | labelled arrivals (online training) | 1 (1) | `titan` | 1 / 0 (2) | har +4.0*, mnist +0.2 |" in table

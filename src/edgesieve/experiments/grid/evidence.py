@@ -157,6 +157,14 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
         if heat is not None:
             lines += [f"![{protocol} heatmap]({figure_prefix}{heat.name})", ""]
         lines += ["What it shows:", ""] + [f"- {s}" for s in plain_findings(records, protocol, metric)] + [""]
+        if protocol == "titan":
+            lines += ["Which batch method to ship for my stream, by the store section's rule fixed in advance "
+                      "(`edgesieve.experiments.grid.recommend`), against RS at equal rounds (selection's cost in "
+                      "seconds: the wall-clock section): of the methods with a complete row on every data set measured "
+                      "for that stream, the fewest losses (95%), then the most wins (after Holm), then the best worst "
+                      "row; a method that wins nowhere is not shipped in RS's place. Candidates: the methods complete on "
+                      "those rows; left out: the methods that lack some of them (they may still run).", "",
+                      recommendation_table(records, metric, protocol="titan"), ""]
         if protocol == "store":
             lines += ["Which policy to ship for my stream, by a rule fixed in advance (`edgesieve.experiments.grid.recommend`): "
                       "of the policies that need no more labels than the device has and have a complete row on every "

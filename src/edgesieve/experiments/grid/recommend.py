@@ -1,6 +1,6 @@
-"""Which store policy to ship for a kind of stream, decided from the committed store cells by a
-rule fixed in advance, so README's guidance is a reading of the evidence, not a choice made
-after looking at it.
+"""Which store policy (or online batch method) to ship for a kind of stream, decided from the
+committed cells by a rule fixed in advance, so README's guidance is a reading of the evidence,
+not a choice made after looking at it.
 
 For each stream and each level of label access a device has (none; the labels of the samples
 it keeps, which retraining needs anyway; every arrival's label), the candidates are the policies
@@ -15,6 +15,9 @@ no losses), so a policy is shipped only if it wins somewhere and loses nowhere. 
 stream" row does the same over every (stream, data set) row measured: the default for a device
 that does not know its stream. ``random`` is no candidate: it is DRIP's paired arm, a uniform
 subset at DRIP's count, which a device cannot know in advance (in distribution it is reservoir).
+
+The online protocol gets the same rule against RS (``last20_accuracy``, at equal rounds; every
+batch method trains on labelled arrivals, so there is one level of access).
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ RESERVOIR = "reservoir"
 NOT_A_DEVICE_POLICY = ("random",)
 ACCESS = ("no labels", "labels of the kept samples", "every arrival's label")
 ANY_STREAM = "any stream"
+#: per protocol: the reference every method is paired with, the levels of label access, the
+#: methods that are no candidate, and what a method is called
+SETTINGS = {
+    "store": {"reference": RESERVOIR, "access": ACCESS, "excluded": NOT_A_DEVICE_POLICY, "what": "policy"},
+    "titan": {"reference": "rs", "access": ("labelled arrivals (online training)",), "excluded": (), "what": "method"},
+}
 
 
 def label_access(method: str, class_source: str = "label") -> int:
@@ -50,18 +59,19 @@ def label_access(method: str, class_source: str = "label") -> int:
     return 2 if cls.needs_labels and class_source == "label" else 0
 
 
-def _rows(records: list[dict], metric: str, complete_n: int) -> dict:
-    """{(stream, dataset): {method: record}}: complete store rows paired with reservoir."""
+def _rows(records: list[dict], protocol: str, metric: str, complete_n: int) -> dict:
+    """{(stream, dataset): {method: record}}: complete rows paired with the protocol's reference."""
+    reference = SETTINGS[protocol]["reference"]
     rows: dict = defaultdict(dict)
     for r in records:
-        if (r["protocol"] == "store" and r["metric"] == metric and r["reference"] == RESERVOIR
-                and r["method"] != RESERVOIR and r["n"] >= complete_n and r["ci_low"] is not None):
+        if (r["protocol"] == protocol and r["metric"] == metric and r["reference"] == reference
+                and r["method"] != reference and r["n"] >= complete_n and r["ci_low"] is not None):
             rows[(r["stream"], r["dataset"])][r["method"]] = r
     return rows
 
 
-def _standing(method: str, keys: list, rows: dict) -> dict:
-    if method == RESERVOIR:
+def _standing(method: str, keys: list, rows: dict, reference: str) -> dict:
+    if method == reference:
         return {"method": method, "wins": 0, "losses": 0, "worst": 0.0, "mean": 0.0, "rows": []}
     picked = [rows[k][method] for k in keys]
     diffs = [r["diff_mean"] for r in picked]
@@ -78,7 +88,7 @@ def _rank(s: dict) -> tuple:
 
 
 def recommendations(records: list[dict], metric: str = "test_accuracy", complete_n: int = COMPLETE_N,
-                    class_source: str = "label") -> list[dict]:
+                    class_source: str = "label", protocol: str = "store") -> list[dict]:
     """Per (stream or ``ANY_STREAM``, access level): the ranked candidates' standings and the
     data sets counted.
 
@@ -90,20 +100,23 @@ def recommendations(records: list[dict], metric: str = "test_accuracy", complete
     >>> first["stream"], first["access"], [s["method"] for s in first["ranked"]]
     ('iid', 0, ['pbrs', 'reservoir', 'cstu'])
     """
-    rows = _rows(records, metric, complete_n)
-    access = {m: label_access(m, class_source) for by in rows.values() for m in by}
+    settings = SETTINGS[protocol]
+    reference = settings["reference"]
+    rows = _rows(records, protocol, metric, complete_n)
+    access = {m: label_access(m, class_source) if protocol == "store" else 0 for by in rows.values() for m in by}
     streams = sorted({s for s, _ in rows})
     out = []
     for stream in streams + [ANY_STREAM]:
         keys = sorted(k for k in rows if stream in (ANY_STREAM, k[0]))
-        for level in range(len(ACCESS)):
+        for level in range(len(settings["access"])):
             measured = set.intersection(*(set(rows[k]) for k in keys)) if keys else set()
-            candidates = [m for m in measured if access[m] <= level and m not in NOT_A_DEVICE_POLICY]
-            standings = [_standing(m, keys, rows) for m in candidates]
-            # a policy that wins nowhere is not shipped in reservoir's place, whatever its point estimates
-            ranked = sorted([s for s in standings if s["wins"]] + [_standing(RESERVOIR, keys, rows)], key=_rank)
+            candidates = [m for m in measured if access[m] <= level and m not in settings["excluded"]]
+            standings = [_standing(m, keys, rows, reference) for m in candidates]
+            # a method that wins nowhere is not shipped in the reference's place, whatever its point estimates
+            ranked = sorted([s for s in standings if s["wins"]] + [_standing(reference, keys, rows, reference)], key=_rank)
             ranked += sorted([s for s in standings if not s["wins"]], key=_rank)
-            out.append({"stream": stream, "access": level, "rows": keys, "ranked": ranked})
+            out.append({"stream": stream, "access": level, "rows": keys, "ranked": ranked, "candidates": len(candidates),
+                        "incomplete": len({m for k in keys for m in rows[k]} - measured)})
     return out
 
 
@@ -123,25 +136,29 @@ def _wins_and_losses(standing: dict) -> str:
     return f"wins: {listed(wins)}; loses: {listed(losses)}; worst row {standing['worst']:+.1f}"
 
 
-def recommendation_table(records: list[dict], metric: str = "test_accuracy", complete_n: int = COMPLETE_N) -> str:
-    """Markdown: a row per stream and access level with the policy the rule ships, its difference
-    with reservoir per data set, and the runner-up."""
-    recs = recommendations(records, metric, complete_n)
+def recommendation_table(records: list[dict], metric: str = "test_accuracy", complete_n: int = COMPLETE_N,
+                         protocol: str = "store") -> str:
+    """Markdown: a row per stream and access level with the method the rule ships, its difference
+    with the reference per data set, and the runner-up."""
+    settings = SETTINGS[protocol]
+    ref, what = settings["reference"], settings["what"]
+    recs = recommendations(records, metric, complete_n, protocol=protocol)
     if not recs:
-        return f"(no complete store rows of {complete_n} seeds yet)"
-    lines = ["| stream | the device has | ship | wins / losses vs reservoir (rows) | its difference with reservoir, "
-             "points (`*` a win after Holm, `−` a loss at 95%) | runner-up (wins / losses) |", "|---|---|---|---|---|---|"]
+        return f"(no complete {protocol} rows of {complete_n} seeds yet)"
+    lines = [f"| stream | the device has | candidates (left out: rows missing) | ship | wins / losses vs {ref} (rows) | "
+             f"its difference with {ref}, points (`*` a win after Holm, `−` a loss at 95%) | runner-up (wins / losses) |",
+             "|---|---|---:|---|---|---|---|"]
     for r in recs:
         best = r["ranked"][0]
         second = r["ranked"][1] if len(r["ranked"]) > 1 else None
         runner = f"`{second['method']}` ({second['wins']} / {second['losses']})" if second else "—"
-        if best["method"] == RESERVOIR:
-            detail = "keep reservoir: no policy wins without losing"
+        if best["method"] == ref:
+            detail = f"keep {ref}: no {what} wins without losing"
             if r["stream"] == ANY_STREAM and second is not None and second["wins"]:
                 detail += f"; the runner-up {_wins_and_losses(second)}"
         else:
             detail = _wins_and_losses(best) if r["stream"] == ANY_STREAM else _diffs(best)
         stream = f"**{r['stream']}**" if r["stream"] == ANY_STREAM else f"`{r['stream']}`"
-        lines.append(f"| {stream} | {ACCESS[r['access']]} | `{best['method']}` | {best['wins']} / {best['losses']} "
+        lines.append(f"| {stream} | {settings['access'][r['access']]} | {r['candidates']} ({r['incomplete']}) | `{best['method']}` | {best['wins']} / {best['losses']} "
                      f"({len(r['rows'])}) | {detail} | {runner} |")
     return "\n".join(lines)
