@@ -129,3 +129,37 @@ def test_trust_balanced_batches_are_water_filled_over_classes():
         assert sorted(got) == sorted(want)
         # a class left with unchosen candidates is at most one below the fullest class
         assert all(g >= max(got) - 1 for g, n in zip(got, left) if n > g)
+
+
+def test_trust_balanced_with_labels_runs_no_forward_and_picks_what_the_model_path_picks():
+    """Given the labels, a round reads only them: the same picks as a round that ran the model
+    (same seed, same draws), and a model whose forward fails is never called; without labels
+    the model's predictions stand in, so the forward runs."""
+    from edgesieve.selectors.batch.trust_balanced import TrustBalancedBatchSelector
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 4)).eval()
+    x, y = torch.randn(40, 1, 12), torch.randint(0, 4, (40,))
+    stream, stream_y = torch.randn(300, 1, 12), torch.randint(0, 4, (300,))
+
+    class ModelPath(TrustBalancedBatchSelector):  # the round as it ran before: through the model
+        def _needs_model_outputs(self, y):
+            return True
+
+    fast = create_selector("trust_balanced", model=model, batch=10, seed=3).calibrate(x, y)
+    slow = ModelPath(model, batch=10, seed=3).calibrate(x, y)
+    for i in range(0, 300, 100):
+        assert torch.equal(fast.decide(stream[i:i + 100], stream_y[i:i + 100]).keep,
+                           slow.decide(stream[i:i + 100], stream_y[i:i + 100]).keep)
+
+    def broken_forward(*args):
+        raise AssertionError("the model ran")
+
+    handle = model[1].register_forward_hook(broken_forward)
+    try:
+        d = fast.decide(stream[:100], stream_y[:100])
+        assert int(d.keep.sum()) == 10 and bool((d.predicted == -1).all())
+        with pytest.raises(AssertionError, match="the model ran"):
+            fast.decide(stream[:100])  # no labels: the predictions are the groups
+    finally:
+        handle.remove()

@@ -176,7 +176,7 @@ class BatchSelector(Selector):
         stage's score of each candidate (-inf where the coarse stage dropped the sample)."""
         self._check_calibrated()
         x = as_batch(x, sample_shape=self.sample_shape_)
-        if not self.needs_model_outputs and self.coarse_stage_ == "none":
+        if self.coarse_stage_ == "none" and not self._needs_model_outputs(y):
             return self._decide_model_free(x, y)
         y = self._labels(x, y, self.n_classes_)
         n = x.shape[0]
@@ -202,6 +202,11 @@ class BatchSelector(Selector):
         self.stage_ms_["coarse"] = 1000 * (mid - start)
         self.stage_ms_["fine"] = 1000 * (time.perf_counter() - mid)
         return Decision(keep=keep, score=score, predicted=predicted, reason=reason, weight=weight)
+
+    def _needs_model_outputs(self, y) -> bool:
+        """Whether this round's fine stage reads the model (a method that needs only the labels
+        says so when they are given)."""
+        return self.needs_model_outputs
 
     def _decide_model_free(self, x: torch.Tensor, y) -> Decision:
         """A round without the model: every sample is a candidate, the method picks from the

@@ -41,3 +41,8 @@ class TrustBalancedBatchSelector(BatchSelector):
     def pick(logits, features, labels, k, generator=None, inputs=None):
         idx = balanced_random(labels, k, generator)
         return Picked(idx, torch.ones(idx.numel()), torch.zeros(labels.numel()))
+
+    def _needs_model_outputs(self, y) -> bool:
+        # the labels are all it reads: given them, a round costs no forward pass (as RS), and picks
+        # the same samples from the same draws; without them, the predictions stand in
+        return y is None
