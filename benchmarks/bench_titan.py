@@ -22,10 +22,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import re
 import resource
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -137,8 +139,6 @@ def model_round_times(rounds: int) -> dict:
     round time (random inputs of the model's shape, batch 10, 2 CPUs) and its ratios to
     train-only, on both cores and on the trainer's one core; selection per round as measured
     sequentially (2 threads) and in the split pipeline's worker (its one core)."""
-    import os
-
     from bench_paper_models import MODELS
 
     from edgesieve.experiments.online import OnlineConfig, run_online
@@ -284,15 +284,11 @@ class PssSampler:
     """Samples this process's PSS and its children's (the pipeline's worker) every 20 ms."""
 
     def __init__(self, every_s: float = 0.02):
-        import threading
-
         self.every_s, self.samples, self._stop = every_s, [], threading.Event()
         self.before = _pss_mb("self")
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        import os
-
         me = os.getpid()
         while not self._stop.wait(self.every_s):
             try:
