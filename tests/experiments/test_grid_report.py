@@ -85,7 +85,7 @@ def test_the_evidence_section_counts_coverage_and_speaks_only_of_complete_rows(t
         c.path(out).write_text(json.dumps({**cell("har", "iid", c.method, c.seed, acc), "task_wall_time_s": 3.0,
                                            "config_hash": grid.config_hash(c)}))
     text = "\n".join(evidence_section(out, [grid_file]))
-    assert "| `experiments/evidence_x.toml` | drip | 10 / 40 | 15 |" in text  # 5 tasks of 3 s each
+    assert "| `experiments/evidence_x.toml` | drip | 10 / 40 | 15 | 0.00 | 0.01 |" in text  # 5 tasks of 3 s; 30 cells of 1.5 s left
     assert "*incomplete*" in text and "No row has its 20 seeds yet." in text
 
 

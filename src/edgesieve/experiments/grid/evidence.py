@@ -14,7 +14,7 @@ from edgesieve.experiments.grid.beats import COMPLETE_N, beats_heatmap, beats_ta
 from edgesieve.experiments.grid.recommend import recommendation_table
 from edgesieve.experiments.grid.report import METRICS, aggregate, read_cells
 from edgesieve.experiments.grid.spec import REFERENCE, load_grid
-from edgesieve.experiments.grid.status import grid_folder, grid_status
+from edgesieve.experiments.grid.status import grid_folder, grid_status, remaining_seconds
 from edgesieve.experiments.grid.targets import targets_table
 
 
@@ -41,9 +41,12 @@ def coverage(grid_files: list[Path], out: Path, root: Path | None = None) -> lis
         grid = load_grid(path)
         folder = grid_folder(grid, out, root)
         rows = grid_status(grid, folder)
+        left = remaining_seconds(rows)
         out_rows.append({"grid": path.name, "protocol": grid.protocol, "folder": folder,
                          "planned": sum(r.planned for r in rows), "present": sum(r.present for r in rows),
-                         "other_config": sum(r.other_config for r in rows), "cpu_seconds": sum(r.cpu_seconds for r in rows)})
+                         "other_config": sum(r.other_config for r in rows), "cpu_seconds": sum(r.cpu_seconds for r in rows),
+                         "cpu_seconds_left": sum(v for v in left.values() if v is not None),
+                         "rows_unmeasured": sum(1 for v in left.values() if v is None)})
     return out_rows
 
 
@@ -189,13 +192,17 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
                                     "training images, so that its stream is about as long as the long-tailed ones):", "", store_sizes_table(cells), ""]
     rows = coverage(grid_files, out, root)
     lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each; a cell counts "
-              "once it was computed with its grid's config):", "",
-              "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours |", "|---|---|---:|---:|---:|"]
+              "once it was computed with its grid's config; left: each row's missing cells at the median cost of a "
+              "cell of its data set in that grid, `edgesieve grid status` per row; unmeasured: rows of a data set "
+              "with no cell in that grid yet; grids that share cells count them in each):", "",
+              "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours | CPU-hours left (est.) |",
+              "|---|---|---:|---:|---:|---:|"]
     for row in rows:
         folder = Path(row["folder"]).resolve()
         where = "" if folder == Path(out).resolve() else f" (cells in `{_shown(folder, root)}`)"
+        unmeasured = f" + {row['rows_unmeasured']} rows unmeasured" if row["rows_unmeasured"] else ""
         lines.append(f"| `experiments/{row['grid']}`{where} | {row['protocol']} | {row['present']} / {row['planned']} | "
-                     f"{row['cpu_seconds']:.0f} | {row['cpu_seconds'] / 3600:.2f} |")
+                     f"{row['cpu_seconds']:.0f} | {row['cpu_seconds'] / 3600:.2f} | {row['cpu_seconds_left'] / 3600:.2f}{unmeasured} |")
     foreign = [f"`{r['grid']}` {r['other_config']}" for r in rows if r["other_config"]]
     if foreign:
         lines += ["", "Cells at a grid's paths computed with another config (not counted above; `grid run` refuses "
