@@ -231,3 +231,33 @@ def test_the_store_sizes_table_reads_each_seed_once_and_names_the_pool():
              for m in ("pbrs", "reservoir") for s in range(2)]
     assert "| mnist | iid | 2 | 15,000 | 600 | 3,000 | 11,401 | 1,140 | 140 |" in store_sizes_table(cells)
     assert store_sizes_table([]) == "(no store cells with sizes yet)"
+
+
+def test_a_store_grid_with_a_folder_of_its_own_gets_its_own_tables(tmp_path):
+    import json
+
+    from edgesieve.experiments.grid.evidence import evidence_section
+    from edgesieve.experiments.grid.spec import load_grid
+
+    grid_file = tmp_path / "evidence_cap.toml"
+    grid_file.write_text('out = "cap"\nprotocol = "store"\ndatasets = ["har"]\nmethods = ["reservoir", "pbrs"]\n'
+                         'seeds = 20\n[config]\ncapacity = 0.25\n')
+    text = "\n".join(evidence_section(tmp_path / "cells", [grid_file], root=tmp_path))
+    assert "No cell has run yet: `edgesieve grid run experiments/evidence_cap.toml`" in text
+    grid = load_grid(grid_file)
+    for c in grid.cells():
+        c.path(tmp_path / "cap").parent.mkdir(parents=True, exist_ok=True)
+        acc = 0.7 + 0.03 * (c.method == "pbrs") + 0.001 * c.seed + 0.002 * (c.seed % 3)
+        c.path(tmp_path / "cap").write_text(json.dumps({
+            **cell("har", "iid", c.method, c.seed, acc, protocol="store"), "metrics": {"test_accuracy": acc},
+            "config": {"capacity": 0.25}, "task_wall_time_s": 2.0, "task_cells": 2, "config_hash": grid.config_hash(c)}))
+    text = "\n".join(evidence_section(tmp_path / "cells", [grid_file], root=tmp_path))
+    assert "### Storage with a capacity (25% of the stream): where selection beats reservoir" in text
+    assert "| har | iid | 20 |" in text and "**beats" in text
+
+
+def test_the_beats_table_leaves_out_rows_where_none_of_its_methods_ran():
+    records = aggregate(cells() + [cell("d", "iid", "random", s, 0.5) for s in range(6)]
+                        + [cell("d", "iid", "other", s, 0.5 + 0.01 * s) for s in range(6)])
+    table = beats_table(records, "drip", "test_accuracy", ["drip"])
+    assert "| a | iid |" in table and "| d | iid |" not in table

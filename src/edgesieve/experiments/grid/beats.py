@@ -42,6 +42,8 @@ def beats_table(records: list[dict], protocol: str, metric: str, methods: list[s
     for dataset, stream in keys:
         cells = [table.get((dataset, stream, m)) for m in methods]
         present = [c for c in cells if c is not None]
+        if not present:
+            continue  # none of these methods ran on this row
         mdes = [c["mde"] for c in present if c["mde"] is not None]
         ns = sorted({c["n"] for c in present})
         out = ["—" if c is None else f"{format_difference(c['diff_mean'], (c['ci_low'], c['ci_high']))} **{_short(c)}**"

@@ -137,6 +137,27 @@ def store_sizes_table(cells: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def store_tables(records: list[dict], metric: str = "test_accuracy") -> list[str]:
+    """The store protocol's beats tables, label-using and label-free policies apart."""
+    selectors = sorted({r["method"] for r in records if r["protocol"] == "store"} - {REFERENCE["store"]})
+    lines = []
+    for title, group in store_method_groups(selectors):
+        lines += [f"{title}:", "", beats_table(records, "store", metric, group), ""]
+    return lines
+
+
+def other_capacity_section(folder: Path, grid_file: Path) -> list[str]:
+    """The store tables of a grid at another capacity (its cells in a folder of their own: the
+    cell paths do not name the capacity)."""
+    cells = read_cells(folder / "store") if (folder / "store").exists() else []
+    records = aggregate(cells) if cells else []
+    lines = [f"### Storage with a capacity{_capacities(cells)}: where selection beats reservoir (test_accuracy)", ""]
+    if not records:
+        return lines + [f"No cell has run yet: `edgesieve grid run experiments/{grid_file.name}` (resumable).", ""]
+    lines += store_tables(records)
+    return lines + ["What it shows:", ""] + [f"- {s}" for s in plain_findings(records, "store", "test_accuracy")] + [""]
+
+
 def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "results/evidence/",
                      root: Path | None = None) -> list[str]:
     """Markdown lines of the section (figures written next to the cells); a grid file's own
@@ -152,8 +173,7 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
         lines += [f"### {titles[protocol]}: where selection beats {REFERENCE[protocol]} ({metric})", ""]
         selectors = sorted({r["method"] for r in records if r["protocol"] == protocol} - {"baseline", "all_data"})
         if protocol == "store" and selectors:
-            for title, group in store_method_groups(selectors):
-                lines += [f"{title}:", "", beats_table(records, protocol, metric, group), ""]
+            lines += store_tables(records, metric)
         else:
             lines += [beats_table(records, protocol, metric, selectors or None), ""]
         heat = beats_heatmap(records, protocol, metric, out / f"beats_{protocol}.png") if records else None
@@ -190,6 +210,10 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
                                     "stream's true classes:", "", grouping_table(cells), "",
                                     "Sizes of each row (mean over its seeds; a pool: the row's data come from that many "
                                     "training images, so that its stream is about as long as the long-tailed ones):", "", store_sizes_table(cells), ""]
+    for path in grid_files:  # store grids with cells of their own (another capacity): their tables too
+        grid = load_grid(path)
+        if grid.protocol == "store" and grid_folder(grid, out, root).resolve() != out.resolve():
+            lines += other_capacity_section(grid_folder(grid, out, root), path)
     rows = coverage(grid_files, out, root)
     lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each; a cell counts "
               "once it was computed with its grid's config; left: each row's missing cells at the median cost of a "
