@@ -182,8 +182,8 @@ class DripSelector(Selector):
         for r in self.calibration_report_:
             lo = f"{r['lower']:.6g}" if "lower" in r else "-"
             hi = f"{r['upper']:.6g}" if "upper" in r else "-"
-            stable = f"{r['split_half_agreement']:.0%}" if "split_half_agreement" in r else "-"
-            lines.append(f"{r['class']:>5} {r['n']:>6} {r['window']:>6} {lo:>12} {hi:>12} {stable:>7}  {r['status']}")
+            halves = f"{r['split_half_agreement']:.0%}" if "split_half_agreement" in r else "-"
+            lines.append(f"{r['class']:>5} {r['n']:>6} {r['window']:>6} {lo:>12} {hi:>12} {halves:>7}  {r['status']}")
         if self.split_half_agreement_ is not None:
             lines.append(f"halves: the share of calibration points that windows fitted on two random halves of them "
                          f"decide alike; overall {self.split_half_agreement_:.0%}"
