@@ -30,6 +30,9 @@ def grid_with_cells(tmp_path):
             write(grid, folder, c, 10.0, 2)  # two tasks of 10 s, 2 cells each: 5 s a cell
         if c.dataset == "har" and c.stream == "sessions" and c.seed == 0 and c.method == "pbrs":
             write(grid, folder, c, 4.0, 1, config_hash="another")  # at the path, another config
+        if c.dataset == "fsdd" and c.stream == "iid" and c.seed == 2:
+            c.error_path(folder).parent.mkdir(parents=True, exist_ok=True)
+            c.error_path(folder).write_text("{}")  # the last run of this task failed
     return path, grid, folder
 
 
@@ -43,9 +46,11 @@ def test_rows_count_present_other_and_missing_cells_and_estimate_what_is_left(gr
     left = remaining_seconds(list(rows.values()))
     assert left[("har", "iid")] == 10.0 and left[("har", "sessions")] == 25.0  # har's 5 s a cell
     assert left[("fsdd", "iid")] is None and fsdd_iid.missing == 6  # no fsdd cell measured yet
+    assert fsdd_iid.failed == 2 and har_iid.failed == 0
     text = format_status("g", list(rows.values()), folder)
     assert "| har | iid | 4 / 6 | 0 | 2 | 0.01 | 0.00 |" in text
-    assert "total: 4 / 24 cells present" in text and "and 2 rows of data sets with no cell yet to measure a cost by" in text
+    assert "| fsdd | iid | 0 / 6 | 0 | 6 (2 failed) |" in text
+    assert "total: 4 / 24 cells present, 2 failed" in text and "and 2 rows of data sets with no cell yet to measure a cost by" in text
 
 
 def test_the_cli_reads_the_grid_files_folder_and_needs_one(grid_with_cells, tmp_path, capsys):

@@ -23,6 +23,8 @@ class RowStatus:
     planned: int = 0
     present: int = 0
     other_config: int = 0
+    #: missing cells whose last run failed (an ``.error.json`` beside the path): rerunning retries them
+    failed: int = 0
     #: the present cells' tasks, each once: key -> (task wall seconds, cells the task wrote)
     tasks: dict = field(default_factory=dict)
 
@@ -56,8 +58,9 @@ def grid_status(grid: Grid, folder: Path) -> list[RowStatus]:
         row.planned += 1
         try:
             rec = json.loads(c.path(folder).read_text())
-        except (OSError, json.JSONDecodeError):
-            continue  # missing, or damaged (the runner computes it again)
+        except (OSError, json.JSONDecodeError):  # missing, or damaged (the runner computes it again)
+            row.failed += c.error_path(folder).exists()
+            continue
         if rec.get("config_hash") != grid.config_hash(c):
             row.other_config += 1
             continue
@@ -84,15 +87,18 @@ def format_status(name: str, rows: list[RowStatus], folder: Path) -> str:
     """A Markdown table of the rows and a line of totals."""
     left = remaining_seconds(rows)
     lines = [f"{name} (cells in {folder})", "",
-             "| data set | stream | present / planned | other config | missing | CPU-h spent | CPU-h left (est.) |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "| data set | stream | present / planned | other config | missing (of them failed) | CPU-h spent | "
+             "CPU-h left (est.) |", "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         est = left[(r.dataset, r.stream)]
-        lines.append(f"| {r.dataset} | {r.stream} | {r.present} / {r.planned} | {r.other_config} | {r.missing} | "
+        failed = f" ({r.failed} failed)" if r.failed else ""
+        lines.append(f"| {r.dataset} | {r.stream} | {r.present} / {r.planned} | {r.other_config} | {r.missing}{failed} | "
                      f"{r.cpu_seconds / 3600:.2f} | {'?' if est is None else f'{est / 3600:.2f}'} |")
     known = [v for v in left.values() if v is not None]
     unknown = sum(1 for v in left.values() if v is None)
+    failed = sum(r.failed for r in rows)
     lines += ["", f"total: {sum(r.present for r in rows)} / {sum(r.planned for r in rows)} cells present, "
+              + (f"{failed} failed (their .error.json says why; a rerun retries them), " if failed else "") + 
               f"{sum(r.cpu_seconds for r in rows) / 3600:.2f} CPU-h spent, about {sum(known) / 3600:.2f} CPU-h left"
               + (f" in the rows of data sets measured so far, and {unknown} rows of data sets with no cell yet to "
                  "measure a cost by" if unknown else "")]
