@@ -41,14 +41,7 @@ def min_std_window(sorted_scores: torch.Tensor, w: int) -> Window:
         raise ValueError(f"window size must be in [1, {n}], got {w}")
     if n > 1 and bool((scores[1:] < scores[:-1]).any()):
         raise ValueError("scores must be sorted ascending")
-    s = scores.to(torch.float64)
-    s = s - s.mean()
-    zero = s.new_zeros(1)
-    c1 = torch.cat([zero, s.cumsum(0)])
-    c2 = torch.cat([zero, (s * s).cumsum(0)])
-    sum1 = c1[w:] - c1[:-w]
-    sum2 = c2[w:] - c2[:-w]
-    var = (sum2 / w - (sum1 / w) ** 2).clamp_min(0)
+    var = _window_variances(scores.to(torch.float64)[None], w)[0]
     start = int(torch.argmin(var))  # argmin returns the first of equal minima
     return Window(
         start=start,
@@ -95,13 +88,19 @@ def split_half_agreement(sorted_scores: torch.Tensor, dpw: float, splits: int = 
         agree += float((decided[0] == decided[1]).double().mean(dim=1).sum())
     return agree / splits
 
-def _min_std_bounds(sorted_rows: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``min_std_window``'s bounds for each row of a (B, n) float64 tensor sorted along rows."""
+def _window_variances(sorted_rows: torch.Tensor, w: int) -> torch.Tensor:
+    """The population variance of every run of ``w`` consecutive values in each row of a (B, n)
+    float64 tensor: (B, n - w + 1), from cumulative sums of the row minus its mean (so the
+    variance keeps its precision)."""
     s = sorted_rows - sorted_rows.mean(dim=1, keepdim=True)
     zero = s.new_zeros(s.shape[0], 1)
     c1 = torch.cat([zero, s.cumsum(1)], dim=1)
     c2 = torch.cat([zero, (s * s).cumsum(1)], dim=1)
     sum1, sum2 = c1[:, w:] - c1[:, :-w], c2[:, w:] - c2[:, :-w]
-    var = (sum2 / w - (sum1 / w) ** 2).clamp_min(0)
-    start = var.argmin(dim=1, keepdim=True)  # the first of equal minima, as min_std_window
+    return (sum2 / w - (sum1 / w) ** 2).clamp_min(0)
+
+
+def _min_std_bounds(sorted_rows: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``min_std_window``'s bounds for each row of a (B, n) float64 tensor sorted along rows."""
+    start = _window_variances(sorted_rows, w).argmin(dim=1, keepdim=True)  # the first of equal minima
     return sorted_rows.gather(1, start).squeeze(1), sorted_rows.gather(1, start + w - 1).squeeze(1)
