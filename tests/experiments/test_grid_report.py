@@ -261,3 +261,21 @@ def test_the_beats_table_leaves_out_rows_where_none_of_its_methods_ran():
                         + [cell("d", "iid", "other", s, 0.5 + 0.01 * s) for s in range(6)])
     table = beats_table(records, "drip", "test_accuracy", ["drip"])
     assert "| a | iid |" in table and "| d | iid |" not in table
+
+
+def test_the_budget_sentence_adds_the_drip_and_titan_grids_of_the_evidence_folder_only(tmp_path):
+    from edgesieve.experiments.grid.evidence import budget_sentence
+
+    out = tmp_path / "cells"
+    row = lambda grid, protocol, folder, spent, left, unmeasured=0: {  # noqa: E731
+        "grid": grid, "protocol": protocol, "folder": folder, "cpu_seconds": spent * 3600,
+        "cpu_seconds_left": left * 3600, "rows_unmeasured": unmeasured}
+    rows = [row("evidence_drip.toml", "drip", out, 1.0, 2.0, 3), row("evidence_titan.toml", "titan", out, 4.0, 3.0),
+            row("evidence_store.toml", "store", out, 50.0, 0.0), row("pool.toml", "titan", tmp_path / "own", 9.0, 9.0)]
+    text = budget_sentence(rows, out)
+    assert "`evidence_drip.toml`, `evidence_titan.toml` took 5.0 CPU-hours and need about 5.0 more, plus 3 rows" in text
+    assert "at least 5.0 hours of wall time on 2 cores, against 4: it does not fit at these sizes." in text
+    small = [row("evidence_drip.toml", "drip", out, 1.0, 1.0)]
+    assert budget_sentence(small, out).endswith("against 4: it fits.")
+    assert budget_sentence([{**small[0], "rows_unmeasured": 1}], out).endswith("it fits so far, with rows still to measure.")
+    assert budget_sentence(rows[2:], out) is None

@@ -50,6 +50,34 @@ def coverage(grid_files: list[Path], out: Path, root: Path | None = None) -> lis
     return out_rows
 
 
+#: issue 12: the realistic-streams evidence of both protocols must run in at most this many hours
+#: on the project's machine, which has this many cores
+EVIDENCE_BUDGET_HOURS, MACHINE_CPUS = 4.0, 2
+
+
+def budget_sentence(rows: list[dict], out: Path) -> str | None:
+    """Whether the DRIP and Titan evidence grids (those whose cells live in ``out``) fit the
+    wall-time budget: their CPU-hours, spent and still to spend, over the machine's cores (a lower
+    bound on the wall time: Ray's scaling from 1 to 2 CPUs measured 1.87x, not 2)."""
+    mine = [r for r in rows if r["protocol"] in ("drip", "titan") and Path(r["folder"]).resolve() == Path(out).resolve()]
+    if not mine:
+        return None
+    spent, left = sum(r["cpu_seconds"] for r in mine) / 3600, sum(r["cpu_seconds_left"] for r in mine) / 3600
+    unmeasured = sum(r["rows_unmeasured"] for r in mine)
+    hours = (spent + left) / MACHINE_CPUS
+    if hours > EVIDENCE_BUDGET_HOURS:
+        verdict = "it does not fit at these sizes"
+    elif unmeasured:
+        verdict = "it fits so far, with rows still to measure"
+    else:
+        verdict = "it fits"
+    grids = ", ".join(f"`{r['grid']}`" for r in mine)
+    more = f", plus {unmeasured} rows of data sets not measured yet" if unmeasured else ""
+    return (f"Budget (issue 12: the realistic-streams evidence of both protocols in at most {EVIDENCE_BUDGET_HOURS:g} hours "
+            f"on this {MACHINE_CPUS}-core machine): {grids} took {spent:.1f} CPU-hours and need about {left:.1f} more{more}: "
+            f"at least {hours:.1f} hours of wall time on {MACHINE_CPUS} cores, against {EVIDENCE_BUDGET_HOURS:g}: {verdict}.")
+
+
 def _shown(folder: Path, root: Path | None) -> str:
     """A folder as RESULTS.md names it: relative to the repository's root where it lies inside."""
     try:
@@ -227,6 +255,9 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
         unmeasured = f" + {row['rows_unmeasured']} rows unmeasured" if row["rows_unmeasured"] else ""
         lines.append(f"| `experiments/{row['grid']}`{where} | {row['protocol']} | {row['present']} / {row['planned']} | "
                      f"{row['cpu_seconds']:.0f} | {row['cpu_seconds'] / 3600:.2f} | {row['cpu_seconds_left'] / 3600:.2f}{unmeasured} |")
+    budget = budget_sentence(rows, out)
+    if budget:
+        lines += ["", budget]
     foreign = [f"`{r['grid']}` {r['other_config']}" for r in rows if r["other_config"]]
     if foreign:
         lines += ["", "Cells at a grid's paths computed with another config (not counted above; `grid run` refuses "
