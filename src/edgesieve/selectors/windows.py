@@ -88,6 +88,7 @@ def split_half_agreement(sorted_scores: torch.Tensor, dpw: float, splits: int = 
         agree += float((decided[0] == decided[1]).double().mean(dim=1).sum())
     return agree / splits
 
+
 def _window_variances(sorted_rows: torch.Tensor, w: int) -> torch.Tensor:
     """The population variance of every run of ``w`` consecutive values in each row of a (B, n)
     float64 tensor: (B, n - w + 1), from cumulative sums of the row minus its mean (so the
