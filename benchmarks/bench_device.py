@@ -247,7 +247,7 @@ def batch_one(folder: Path, n: int = 2000) -> list[dict]:
         grad_cam = "GAP + linear closed form" if cam.uses_closed_form else "autograd" if cam.needs_backward else "flatten-MLP closed form"
         row = {"model": name, "sample_shape": list(shape), "grad_cam": grad_cam,
                "torch_plain_ms": torch_plain, "torch_filter_ms": torch_ours, "torch_ratio": torch_plain / torch_ours}
-        if cam.uses_closed_form:
+        if not cam.needs_backward:
             export_drip_onnx(selector, folder / f"{name}_filter.onnx")
             _export_plain(model, shape, folder / f"{name}_plain.onnx")
             _export_plain(OutputsFloor(model), shape, folder / f"{name}_floor.onnx")
@@ -330,7 +330,7 @@ def batch_one_markdown(rows: list[dict]) -> list[str]:
         floor = (f"{r['onnx_outputs_floor_ms']:.3f} | {r['onnx_outputs_floor_ratio']:.2f}x" if "onnx_outputs_floor_ms" in r
                  else "- | -")
         onnx = (f"{r['onnx_plain_ms']:.3f} | {r['onnx_filter_ms']:.3f} | {r['onnx_ratio']:.2f}x | {floor}" if "onnx_ratio" in r
-                else "- | not exported (only the GAP + linear closed form is) | - | - | -")
+                else "- | not exported (its Grad-CAM needs a backward pass) | - | - | -")
         lines.append(f"| {r['model']} | {'x'.join(map(str, r['sample_shape']))} | {form} | {r['torch_plain_ms']:.3f} | "
                      f"{r['torch_filter_ms']:.3f} | {r['torch_ratio']:.2f}x | {onnx} |")
     return lines + [""]

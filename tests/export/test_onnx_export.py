@@ -38,11 +38,40 @@ def test_export_options(device_artifacts, tmp_path, normalize, upsample):
     assert filt.selector["normalize"] == normalize and filt.sample_shape == (1, 28, 28)
 
 
-def test_no_export_without_closed_form(two_head_model, tmp_path):
-    sel = DripSelector(two_head_model).calibrate(torch.randn(100, 1, 32))
-    with pytest.raises(ExportError, match="built on that closed form only"):
+def test_no_export_without_closed_form(tmp_path):
+    torch.manual_seed(0)
+    tanh_head = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(120, 5),
+                                    torch.nn.Tanh(), torch.nn.Linear(5, 3)).eval()
+    sel = DripSelector(tanh_head, layer="0").calibrate(torch.randn(100, 1, 32))
+    with pytest.raises(ExportError, match="needs a backward pass.*torch runtime"):
         export_drip_onnx(sel, tmp_path / "f.onnx")
     assert not list(tmp_path.iterdir())
+
+
+# not audio_cnn with "max": its untrained maps are often one position wide, so the normalised
+# scores sit on a few lattice values (1/31, ...), some windows are [1/31, 1/31], and a last-ulp
+# difference between two correct computations decides
+@pytest.mark.parametrize(("name", "normalize"), [("two_head", "none"), ("two_head", "max"), ("audio_cnn", "none")])
+def test_the_flatten_mlp_head_exports_with_the_decisions_of_torch(two_head_model, tmp_path, name, normalize):
+    """The DRIP paper's audio head (max pool, flatten, Linear, ReLU, Linear) has a closed form
+    too; its graph decides as torch does, alone or in a batch."""
+    from edgesieve.models import build_model
+
+    torch.manual_seed(0)
+    model, shape = (two_head_model, (1, 32)) if name == "two_head" else (build_model("audio_cnn").eval(), (1, 8000))
+    sel = DripSelector(model, normalize=normalize, dpw=0.3).calibrate(torch.randn(200, *shape))
+    assert not sel.cam_.needs_backward and not sel.cam_.uses_closed_form
+    report = export_drip_onnx(sel, tmp_path / "f.onnx", sample=torch.randn(300, *shape))
+    assert report.keep_mismatches == 0 and report.max_score_diff <= 1e-4
+    x = torch.randn(200, *shape)
+    filt, ref = OnnxFilter(report.path), sel.decide(x)
+    out = filt.decide(x.numpy())
+    assert np.array_equal(out.keep, ref.keep.numpy()) and np.array_equal(out.reason, ref.reason.numpy())
+    assert np.array_equal(out.predicted, ref.predicted.numpy())
+    assert np.abs(out.score - ref.score.numpy()).max() <= 1e-5 * (1 + np.abs(ref.score.numpy()).max())
+    assert 0 < out.keep.sum() < len(x)  # both decisions occur, so the windows are really applied
+    alone = np.concatenate([filt.decide(x[i : i + 1].numpy()).keep for i in range(40)])
+    assert np.array_equal(alone, out.keep[:40])
 
 
 def test_corrupt_truncated_and_foreign_onnx(device_artifacts, tmp_path):

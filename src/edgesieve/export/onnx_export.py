@@ -3,9 +3,10 @@ flag, reason code and the model's softmax out (what the store's capacity policie
 confidence, entropy, the loss of a label). The thresholds are constants inside the graph, so a device needs
 only the .onnx file and onnxruntime.
 
-Only the exact closed form is exported (the target layer feeds global average pooling and one
-linear layer): a Grad-CAM that needs a backward pass has no faithful single forward graph, and
-exporting an approximation would silently change the decisions.
+Only the exact closed forms are exported (the target layer feeds global average pooling and one
+linear layer, or the DRIP paper's audio head: max pooling, flatten, Linear, ReLU, Linear): a
+Grad-CAM that needs a backward pass has no faithful single forward graph, and exporting an
+approximation would silently change the decisions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from edgesieve.cam import functional as CF
-from edgesieve.cam.layers import layer_and_output, trace_at_layer
+from edgesieve.cam.layers import flatten_mlp_head, layer_and_output, trace_at_layer
 from edgesieve.devices import on_cpu
 from edgesieve.reasons import REASON_CODES
 from edgesieve.selectors.drip import DripSelector
@@ -45,15 +46,27 @@ class DripFilterGraph(nn.Module):
     finite score is ever inside its window: it is kept, with reason ``uncalibrated_class``.
     """
 
-    def __init__(self, selector: DripSelector, input_positions: tuple[int, ...], layer_positions: tuple[int, ...]):
+    def __init__(self, selector: DripSelector, input_positions: tuple[int, ...], layer_shape: tuple[int, ...]):
         super().__init__()
+        channels, *layer_positions = layer_shape
+        layer_positions = tuple(layer_positions)
         cam = selector.cam_
-        self.trunk = layer_and_output(selector.model, trace_at_layer(selector.model, cam.layer_name), cam.layer_name)
-        head = selector.model.get_submodule(cam.head_name)
-        # Grad-CAM's alpha in the closed form: W[c] / Z, Z = number of positions of the layer,
-        # stored as (C, K, 1, ...) so that the predicted class's row broadcasts over the positions
-        alpha = head.weight.detach().clone() / int(np.prod(layer_positions))
-        self.register_buffer("alpha", alpha.reshape(*alpha.shape, *[1] * len(layer_positions)))
+        model, positions = selector.model, int(np.prod(layer_positions))
+        mlp = flatten_mlp_head(model, cam.layer_name) if cam.head_name is None else None
+        if mlp is None:
+            self.trunk = layer_and_output(model, trace_at_layer(model, cam.layer_name), cam.layer_name)
+            # Grad-CAM's alpha in the closed form: W[c] / Z, Z = number of positions of the layer,
+            # stored as (C, K, 1, ...) so that the predicted class's row broadcasts over the positions
+            alpha = model.get_submodule(cam.head_name).weight.detach().clone() / positions
+            self.register_buffer("alpha", alpha.reshape(*alpha.shape, *[1] * len(layer_positions)))
+        else:
+            # the flatten-MLP head: alpha = (W2[c] * [h > 0]) @ S / Z, S = W1 summed over each
+            # channel's positions (H, K), as GradCAM computes it (edgesieve.cam.gradcam)
+            self.trunk = layer_and_output(model, mlp.graph, cam.layer_name, also=(mlp.hidden_node,))
+            w1 = model.get_submodule(mlp.hidden).weight.detach()
+            self.register_buffer("out_weight", model.get_submodule(mlp.out).weight.detach().clone())
+            self.register_buffer("channel_sums", w1.reshape(w1.shape[0], channels, -1).sum(dim=2))
+        self.mlp_positions = None if mlp is None else positions
         calibrated = ~torch.isnan(selector.lower_)
         self.register_buffer("lower", torch.where(calibrated, selector.lower_, float("inf")).float())
         self.register_buffer("upper", torch.where(calibrated, selector.upper_, float("-inf")).float())
@@ -66,9 +79,16 @@ class DripFilterGraph(nn.Module):
         self.positions = tuple(range(1, 1 + len(layer_positions)))
 
     def forward(self, x):
-        activations, logits = self.trunk(x)
+        activations, *hidden, logits = self.trunk(x)
         predicted = logits.argmax(dim=1)
-        raw = torch.relu((self.alpha[predicted] * activations).sum(dim=1))
+        if self.mlp_positions is None:
+            raw = torch.relu((self.alpha[predicted] * activations).sum(dim=1))
+        else:  # an in-place ReLU after the hidden layer leaves h > 0 as it was
+            gate = self.out_weight[predicted] * (hidden[0] > 0)
+            alpha = gate @ self.channel_sums / self.mlp_positions
+            for _ in self.positions:  # (N, K, 1, ...): broadcasts over the positions
+                alpha = alpha.unsqueeze(-1)
+            raw = torch.relu((alpha * activations).sum(dim=1))
         if self.normalize == "none":
             score = (raw * self.mean_weights).sum(dim=self.positions)
         else:
@@ -101,12 +121,12 @@ def export_drip_onnx(
     on a GPU is exported from the CPU and put back where it was."""
     selector._check_calibrated()
     cam = selector.cam_
-    if not cam.uses_closed_form:
-        why = ("its Grad-CAM needs a backward pass, which has no faithful single forward graph" if cam.needs_backward
-               else "the filter graph is built on that closed form only (not yet on the flatten-MLP head's)")
+    if cam.needs_backward:
         raise ExportError(
-            f"layer {cam.layer_name!r} does not feed only global average pooling and one linear layer: {why}. "
-            "Choose such a layer (e.g. the block whose output is pooled), or run the filter with the torch runtime"
+            f"layer {cam.layer_name!r} feeds neither global average pooling and one linear layer nor a "
+            "flatten -> Linear -> ReLU -> Linear head: its Grad-CAM needs a backward pass, which has no "
+            "faithful single forward graph. Choose such a layer (e.g. the block whose output is pooled), "
+            "or run the filter with the torch runtime"
         )
     if sample is None:
         sample = torch.rand(256, *selector.sample_shape_, generator=torch.Generator().manual_seed(0))
@@ -121,8 +141,8 @@ def _export_on_cpu(selector: DripSelector, path: Path, sample: torch.Tensor, ops
     import onnx
 
     reference = selector.decide(sample)
-    layer_positions = _layer_positions(selector, sample[:1])
-    wrapper = DripFilterGraph(selector, tuple(selector.sample_shape_[1:]), layer_positions).eval()
+    layer_shape = _layer_shape(selector, sample[:1])
+    wrapper = DripFilterGraph(selector, tuple(selector.sample_shape_[1:]), layer_shape).eval()
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -161,9 +181,10 @@ def _export_on_cpu(selector: DripSelector, path: Path, sample: torch.Tensor, ops
     return ExportReport(path=path, n_checked=report[0], max_score_diff=report[1], keep_mismatches=report[2], size_bytes=path.stat().st_size)
 
 
-def _layer_positions(selector: DripSelector, x: torch.Tensor) -> tuple[int, ...]:
+def _layer_shape(selector: DripSelector, x: torch.Tensor) -> tuple[int, ...]:
+    """(channels, *positions) of the target layer's output."""
     captured = []
-    handle = selector.cam_.layer.register_forward_hook(lambda m, i, o: captured.append(tuple(o.shape[2:])))
+    handle = selector.cam_.layer.register_forward_hook(lambda m, i, o: captured.append(tuple(o.shape[1:])))
     try:
         with torch.no_grad():
             selector.model.eval()(x)
