@@ -9,6 +9,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from edgesieve.finite import nonfinite_error
+
 
 def as_batch(
     x,
@@ -61,20 +63,14 @@ def as_batch(
 
 def check_finite(x: torch.Tensor, name: str = "x") -> None:
     """Raise ``ValueError`` naming the first offending samples when ``x`` holds NaN or Inf."""
-    # A finite sum proves every value finite (NaN and Inf propagate); one reduction and no
-    # boolean mask is what a single arrival can afford. A sum that overflows is checked exactly.
+    # one reduction first, as edgesieve.finite explains
     if math.isfinite(x.sum().item()):
         return
     finite = torch.isfinite(x)
     if bool(finite.all()):
         return
     bad = (~finite).reshape(x.shape[0], -1).any(dim=1).nonzero().flatten()
-    shown = bad[:5].tolist()
-    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-    raise ValueError(
-        f"{name} holds NaN or Inf values in {len(bad)} sample(s), at batch indices {shown}{more}; "
-        "drop or repair those samples first"
-    )
+    raise nonfinite_error(name, bad.tolist())
 
 
 def as_labels(y, n: int, name: str = "y", *, n_classes: int | None = None) -> torch.Tensor:

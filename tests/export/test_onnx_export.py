@@ -97,6 +97,11 @@ def test_runtime_input_checks(device_artifacts):
         filt.decide(np.zeros((2, 1, 28, 28), np.uint8))
     with pytest.raises(ValueError, match="empty batch"):
         filt.decide(np.zeros((0, 1, 28, 28), np.float32))
+    x = np.zeros((4, 1, 28, 28), np.float32)
+    x[2, 0, 3, 3], x[3, 0, 0, 0] = np.nan, np.inf  # a NaN scores NaN, which no window holds: never a silent drop
+    with pytest.raises(ValueError, match=r"NaN or Inf values in 2 sample\(s\), at batch indices \[2, 3\]"):
+        filt.decide(x)
+    assert len(filt.decide(np.full((1, 1, 28, 28), 3e38, np.float32))) == 1  # finite, though the sum overflows
 
 
 def test_the_softmax_matches_torch_and_an_older_four_output_filter_still_runs(device_artifacts, tmp_path):

@@ -87,6 +87,22 @@ def test_decide_outputs(conv2d_model, calib):
     assert torch.equal(whole.keep, d.keep)
 
 
+@pytest.mark.parametrize("head", ["gap_linear", "flatten_mlp"])
+def test_decide_hands_out_ordinary_tensors(conv2d_model, two_head_model, calib, head):
+    """The hot path runs the forward under inference_mode; nothing of it reaches the caller as an
+    inference tensor (those refuse in-place updates and autograd)."""
+    model, x = (conv2d_model, calib[0]) if head == "gap_linear" else (two_head_model, torch.randn(60, 1, 32))
+    sel = DripSelector(model).calibrate(x)
+    d = sel.decide(x[:5])
+    result = sel.cam_.explain(x[:5], return_heatmaps=False)
+    for t in (d.keep, d.score, d.predicted, d.reason, d.probs, result.logits, result.scores):
+        assert not t.is_inference()
+    d.score.add_(1.0), d.probs.mul_(2.0), result.logits.sub_(1.0)
+    w = torch.ones(5, requires_grad=True)
+    (d.probs[:, 0] * w).sum().backward()  # usable in autograd
+    assert w.grad is not None
+
+
 def test_decide_before_calibrate(conv2d_model):
     with pytest.raises(NotCalibratedError, match="call .calibrate"):
         DripSelector(conv2d_model).decide(torch.randn(2, 1, 12, 12))

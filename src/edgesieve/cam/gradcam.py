@@ -283,10 +283,11 @@ class GradCAM:
         most of the filter's overhead over plain inference)."""
         if any(map(_TRAINING, self._modules)):
             with self._eval_mode():
-                logits, activations, *hidden = self._forward_split(x)
+                logits, activations, *hidden = self._forward_split(x, inference=True)
         else:  # a device's model is in eval mode: no context manager to enter
-            logits, activations, *hidden = self._forward_split(x)
+            logits, activations, *hidden = self._forward_split(x, inference=True)
         if not CF._on_numpy(activations, logits):
+            logits = logits.clone()  # a normal tensor for the caller (inference tensors refuse in-place updates)
             if self._mlp is not None:
                 raw, _, predicted = self._mlp_cam_torch(logits, activations, hidden[0], None)
             else:
@@ -306,15 +307,18 @@ class GradCAM:
             weights = CF.position_weights_numpy(a.shape[2:], tuple(x.shape[2:]) if self.upsample else None, a.dtype)
             scores = torch.from_numpy(CF.drip_scores_weighted_numpy(raw.reshape(len(a), -1), weights, self.normalize))
             predicted = torch.from_numpy(predicted)
+            logits = torch.from_numpy(logits.numpy())  # a normal tensor on the same memory, for the caller
         return CAMResult(logits=logits, predicted=predicted, target=predicted, scores=scores, heatmaps=None,
                          closed_form=True)
 
-    def _forward_split(self, x: torch.Tensor):
+    def _forward_split(self, x: torch.Tensor, inference: bool = False):
         """The closed form's forward when the graph proves it: the model's own graph returns the
         layer's output with the logits (and, for a flatten-MLP head, the hidden layer's output
-        in between), no hook and no check of the logits needed."""
+        in between), no hook and no check of the logits needed. ``inference``: under
+        ``torch.inference_mode`` (no view or version tracking: 6-25 us less per forward at batch 1
+        on the CNNs here); the caller must hand out no tensor of it as it is."""
         try:
-            with torch.no_grad():
+            with torch.inference_mode() if inference else torch.no_grad():
                 outputs = self._split.forward(x)  # our own GraphModule: no hooks; skips its __call__ wrappers
         except RuntimeError as err:
             raise ValueError(f"the model's forward pass failed on input of shape {tuple(x.shape)}: {err}") from err

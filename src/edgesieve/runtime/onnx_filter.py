@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesieve.device.decisions import BatchDecision
+from edgesieve.finite import check_finite_array
 
 _EXPECTED_OUTPUTS = ["score", "predicted", "keep", "reason", "probs"]
 #: what `edgesieve export` wrote before the softmax was an output: still runs, but the store's
@@ -68,6 +69,7 @@ class OnnxFilter:
             raise ValueError("empty batch")
         if x.dtype != np.float32 or not x.flags.c_contiguous:
             x = np.ascontiguousarray(x, dtype=np.float32)
+        check_finite_array(x)  # a NaN would score NaN, which no window holds: dropped without a word
         score, predicted, keep, reason, *rest = self.session.run(None, {"x": x})
         # copy=False: the graph's outputs already have these types (a copy each costs at batch 1)
         return BatchDecision(keep=keep.astype(bool, copy=False), score=score, predicted=predicted.astype(np.int64, copy=False),

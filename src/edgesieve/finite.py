@@ -1,0 +1,37 @@
+"""The NaN/Inf check of a batch, in numpy (the torch-free runtime's) and the one message both
+runtimes give. A finite sum proves every value finite (NaN and Inf propagate): one reduction and
+no boolean mask, what a single arrival can afford; a sum that overflows is checked value by value."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def nonfinite_error(name: str, bad_rows: list[int]) -> ValueError:
+    """The error for a batch whose samples ``bad_rows`` hold NaN or Inf (the first five named).
+
+    >>> nonfinite_error("x", [3, 7])
+    ValueError('x holds NaN or Inf values in 2 sample(s), at batch indices [3, 7]; drop or repair those samples first')
+    """
+    more = f" and {len(bad_rows) - 5} more" if len(bad_rows) > 5 else ""
+    return ValueError(f"{name} holds NaN or Inf values in {len(bad_rows)} sample(s), at batch indices "
+                      f"{list(bad_rows[:5])}{more}; drop or repair those samples first")
+
+
+def check_finite_array(x: np.ndarray, name: str = "x") -> None:
+    """Raise :func:`nonfinite_error` when the batch ``x`` (N, ...) holds NaN or Inf.
+
+    >>> check_finite_array(np.array([[1e38, 1e38, 1e38, 1e38]], dtype=np.float32))  # the sum overflows; still finite
+    >>> check_finite_array(np.array([[0.0], [np.nan]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: x holds NaN or Inf values in 1 sample(s), at batch indices [1]; drop or repair those samples first
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(x.sum()):
+            return
+    finite = np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
+    if not finite.all():
+        raise nonfinite_error(name, np.flatnonzero(~finite).tolist())
