@@ -160,22 +160,27 @@ def test_closed_forms_score_a_sample_alone_exactly_as_in_a_batch(name):
     assert torch.equal(cam.explain(x).scores, batch)
 
 
-def test_flatten_mlp_closed_form_follows_weight_updates():
-    """The head's per-channel weight sums are cached; an in-place update (an optimiser step,
-    load_state_dict) must refresh them."""
+@pytest.mark.parametrize("name", ["audio_cnn", "mnist_cnn"])
+def test_closed_forms_follow_weight_updates(name):
+    """The heads' weight tables (per-channel sums of W1, W2, W / Z) are cached; an in-place
+    update (an optimiser step, load_state_dict) or a replaced weight must refresh them."""
     from edgesieve.models import build_model
 
     torch.manual_seed(0)
-    model = build_model("audio_cnn").eval()
+    model = build_model(name).eval()
     cam, reference = GradCAM(model), GradCAM(model, closed_form=False)
-    x = torch.randn(4, 1, 8000)
+    x = torch.randn(4, *((1, 8000) if name == "audio_cnn" else (1, 28, 28)))
     before = cam.scores(x)
-    hidden = cam._mlp[0]
+    linears = cam._mlp if cam._mlp is not None else (cam._head,)
     with torch.no_grad():
-        hidden.weight.mul_(torch.rand_like(hidden.weight) * 2)
+        for linear in linears:
+            linear.weight.mul_(torch.rand_like(linear.weight) * 2)
     after, expected = cam.scores(x), reference.scores(x)
     assert not torch.allclose(after, before)
     assert torch.allclose(after, expected, atol=1e-5 * expected.abs().max())
+    linears[-1].weight = nn.Parameter(torch.randn_like(linears[-1].weight))  # a new tensor, same shape
+    expected = reference.scores(x)
+    assert torch.allclose(cam.scores(x), expected, atol=1e-5 * expected.abs().max())
 
 
 def test_layer_given_as_module(conv2d_model):

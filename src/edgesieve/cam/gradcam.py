@@ -83,7 +83,7 @@ class GradCAM:
                 self._mlp = (model.get_submodule(mlp.hidden), model.get_submodule(mlp.out))
                 self._split = layer_and_output(model, mlp.graph, self.layer_name, also=(mlp.hidden_node,))
         self._warned_fallback = False
-        self._channel_sums_cache = None
+        self._numpy_cache: dict = {}  # numpy tables derived from the weights, see _from_weight
 
     @property
     def uses_closed_form(self) -> bool:
@@ -301,8 +301,9 @@ class GradCAM:
             predicted = logits.numpy().argmax(axis=1)
             if self._mlp is not None:
                 alpha = self._mlp_alpha_numpy(predicted, hidden[0].numpy(), a.shape[1], math.prod(a.shape[2:]))
-            else:
-                alpha = self._head.weight.detach().numpy()[predicted] / math.prod(a.shape[2:])
+            else:  # alpha = W[c] / Z, from a table of every class's row (the same float32 quotients)
+                positions = math.prod(a.shape[2:])
+                alpha = self._from_weight("gap_alpha", self._head.weight, positions, lambda w: w / positions)[predicted]
             raw = CF.cam_from_channel_weights_numpy(a, alpha)
             weights = CF.position_weights_numpy(a.shape[2:], tuple(x.shape[2:]) if self.upsample else None, a.dtype)
             scores = torch.from_numpy(CF.drip_scores_weighted_numpy(raw.reshape(len(a), -1), weights, self.normalize))
@@ -350,18 +351,25 @@ class GradCAM:
 
     def _mlp_alpha_numpy(self, target: np.ndarray, hidden: np.ndarray, k: int, positions: int) -> np.ndarray:
         hidden_linear, out_linear = self._mlp
-        gate = out_linear.weight.detach().numpy()[target] * (hidden > 0)
+        gate = self._from_weight("out_weight", out_linear.weight, None, lambda w: w)[target] * (hidden > 0)
         # one (1, H) @ (H, K) product per sample: a sample's alpha does not depend on the batch
         return np.matmul(gate[:, None, :], self._channel_sums(hidden_linear.weight, k))[:, 0, :] / positions
 
     def _channel_sums(self, w1: torch.Tensor, k: int) -> np.ndarray:
-        """W1 (H, K * positions) summed over each channel's positions (H, K), recomputed only
-        when the weights change (the version counter moves with every in-place update)."""
-        key = (w1.data_ptr(), w1._version, tuple(w1.shape), k)
-        if self._channel_sums_cache is None or self._channel_sums_cache[0] != key:
-            w = w1.detach().numpy()
-            self._channel_sums_cache = (key, w.reshape(w.shape[0], k, -1).sum(axis=2))
-        return self._channel_sums_cache[1]
+        """W1 (H, K * positions) summed over each channel's positions (H, K)."""
+        return self._from_weight("channel_sums", w1, k, lambda w: w.reshape(w.shape[0], k, -1).sum(axis=2))
+
+    def _from_weight(self, name: str, weight: torch.Tensor, extra, make) -> np.ndarray:
+        """``make(weight as a numpy array)``, computed again only when the weight changes (its
+        version counter moves with every in-place update, its storage with a replacement) or
+        ``extra`` does: a single arrival must not pay for it on every call."""
+        key = (weight.data_ptr(), weight._version, tuple(weight.shape), extra)
+        hit = self._numpy_cache.get(name)
+        if hit is None or hit[0] != key:
+            # the entry holds the weight, so its memory is not freed and handed to a new tensor
+            # with the same address and version while the entry lives
+            hit = self._numpy_cache[name] = (key, make(weight.detach().numpy()), weight)
+        return hit[1]
 
     def _logits_match(self, activations: torch.Tensor, logits: torch.Tensor, head: nn.Module) -> bool:
         weight, bias = head.weight, head.bias
