@@ -84,6 +84,7 @@ class GradCAM:
                 self._split = layer_and_output(model, mlp.graph, self.layer_name, also=(mlp.hidden_node,))
         self._warned_fallback = False
         self._numpy_cache: dict = {}  # numpy tables derived from the weights, see _from_weight
+        self._position_weights_cache: dict = {}
 
     @property
     def uses_closed_form(self) -> bool:
@@ -305,7 +306,7 @@ class GradCAM:
                 positions = math.prod(a.shape[2:])
                 alpha = self._from_weight("gap_alpha", self._head.weight, positions, lambda w: w / positions)[predicted]
             raw = CF.cam_from_channel_weights_numpy(a, alpha)
-            weights = CF.position_weights_numpy(a.shape[2:], tuple(x.shape[2:]) if self.upsample else None, a.dtype)
+            weights = self._position_weights(a.shape[2:], x.shape[2:], a.dtype)
             scores = torch.from_numpy(CF.drip_scores_weighted_numpy(raw.reshape(len(a), -1), weights, self.normalize))
             predicted = torch.from_numpy(predicted)
             logits = torch.from_numpy(logits.numpy())  # a normal tensor on the same memory, for the caller
@@ -358,6 +359,17 @@ class GradCAM:
     def _channel_sums(self, w1: torch.Tensor, k: int) -> np.ndarray:
         """W1 (H, K * positions) summed over each channel's positions (H, K)."""
         return self._from_weight("channel_sums", w1, k, lambda w: w.reshape(w.shape[0], k, -1).sum(axis=2))
+
+    def _position_weights(self, layer_size: tuple, input_size: tuple, dtype) -> np.ndarray | None:
+        """:func:`CF.position_weights_numpy` for these sizes, looked up in a dict (a few sizes per
+        model) rather than rebuilt from its arguments on every call."""
+        key = (layer_size, tuple(input_size), dtype)
+        cache = self._position_weights_cache
+        if key not in cache:
+            if len(cache) >= 64:  # a user feeding many input sizes: stay bounded
+                cache.clear()
+            cache[key] = CF.position_weights_numpy(layer_size, tuple(input_size) if self.upsample else None, dtype)
+        return cache[key]
 
     def _from_weight(self, name: str, weight: torch.Tensor, extra, make) -> np.ndarray:
         """``make(weight as a numpy array)``, computed again only when the weight changes (its
