@@ -96,8 +96,10 @@ def run(args) -> None:
         with data_home_for_workers(args.root):  # the cells load their data set in their own process
             _titan(args, engine)
         return
+    from edgesieve.experiments.allocator import keep_freed_memory
     from edgesieve.experiments.reproduce import reproduce_drip
 
+    keep_freed_memory()  # the DRIP protocol runs in this process
     report = reproduce_drip(
         args.dataset, args.out, runs=args.runs, sweep_runs=args.sweep_runs, dpw=args.dpw, dpw_sweep=args.dpw_sweep,
         noise_sweep=args.noise_sweep, selector=args.selector, pool=args.pool, epochs=args.epochs, seed=args.seed,

@@ -33,6 +33,7 @@ import traceback
 import torch
 import torch.multiprocessing as mp
 
+from edgesieve.experiments.allocator import keep_freed_memory
 from edgesieve.experiments.online_round import OnlineResult, make_selector, select_round
 
 POLL_SECONDS = 0.5
@@ -55,6 +56,7 @@ def _worker(snapshot, x, y, stream, cfg, feature_layer, requests, results, cpus=
         if cpus is not None:
             os.sched_setaffinity(0, cpus)
         torch.set_num_threads(1)
+        keep_freed_memory()  # the worker is a process of its own (spawned): the trainer's setting is not inherited
         cal = stream.held_out
         selector = make_selector(cfg, snapshot, feature_layer).calibrate(x[cal], y[cal])
         results.put(("ready",))

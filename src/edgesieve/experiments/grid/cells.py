@@ -16,6 +16,7 @@ import torch
 
 from edgesieve._version import __version__
 from edgesieve.data.registry import dataset_spec, load_dataset
+from edgesieve.experiments.allocator import keep_freed_memory
 from edgesieve.experiments.grid.spec import GridError, Task
 from edgesieve.experiments.online import evaluate, prepare, run_online, streamed_training_set
 from edgesieve.experiments.protocol import RunContext, run_once
@@ -39,6 +40,7 @@ def versions() -> dict:
 def run_task(task: Task, threads: int = 1) -> list[dict]:
     """The records of every cell of ``task`` (same order as ``task.cells``)."""
     torch.set_num_threads(threads)  # a reused worker keeps the count of its first task otherwise
+    allocator = keep_freed_memory()
     start = time.perf_counter()
     metrics = {"titan": _titan, "drip": _drip, "store": _store}[task.grid.protocol](task)
     wall = time.perf_counter() - start
@@ -48,7 +50,7 @@ def run_task(task: Task, threads: int = 1) -> list[dict]:
         "method": cell.method, "seed": cell.seed, "config": task.grid.cell_config(cell),
         "config_hash": task.grid.config_hash(cell), "versions": versions(), "metrics": metrics[cell.method],
         "wall_time_s": wall / len(task.cells), "task_wall_time_s": wall, "task_cells": len(task.cells),
-        "peak_rss_mb": peak_mb, "threads": threads,
+        "peak_rss_mb": peak_mb, "threads": threads, "allocator": allocator,
     } for cell in task.cells]
 
 
