@@ -74,6 +74,16 @@ def test_the_flatten_mlp_head_exports_with_the_decisions_of_torch(two_head_model
     assert np.array_equal(alone, out.keep[:40])
 
 
+def test_export_leaves_the_models_modes_as_they_were(two_head_model, tmp_path):
+    """Captum's rule: the user's model comes back in its own modes (training, a frozen part in eval)."""
+    sel = DripSelector(two_head_model).calibrate(torch.randn(100, 1, 32))
+    model = sel.model.train()
+    model.features.eval()  # deliberately frozen, say
+    export_drip_onnx(sel, tmp_path / "f.onnx")
+    assert model.training and model.head.training and not model.features.training
+    assert all(p.requires_grad for p in model.parameters())
+
+
 def test_corrupt_truncated_and_foreign_onnx(device_artifacts, tmp_path):
     good = (device_artifacts["folder"] / "filter.onnx").read_bytes()
     (tmp_path / "trunc.onnx").write_bytes(good[: len(good) // 3])

@@ -24,6 +24,7 @@ from torch import nn
 from edgesieve.cam import functional as CF
 from edgesieve.cam.layers import flatten_mlp_head, layer_and_output, trace_at_layer
 from edgesieve.devices import on_cpu
+from edgesieve.hooks import eval_mode
 from edgesieve.reasons import REASON_CODES
 from edgesieve.selectors.drip import DripSelector
 from edgesieve.state.files import model_fingerprint
@@ -118,7 +119,8 @@ def export_drip_onnx(
     """Write the filter to ``path`` and validate it: ``onnx.checker`` must pass and
     onnxruntime must reproduce PyTorch's decisions on ``sample`` (default: 256 random inputs)
     with identical keep flags and scores within ``atol``. A graph that fails is deleted. A model
-    on a GPU is exported from the CPU and put back where it was."""
+    on a GPU is exported from the CPU and put back where it was; a model in training mode is
+    exported in eval mode (as DRIP scores) and left in its own modes."""
     selector._check_calibrated()
     cam = selector.cam_
     if cam.needs_backward:
@@ -133,7 +135,8 @@ def export_drip_onnx(
     if isinstance(sample, torch.Tensor):
         sample = sample.detach().cpu()
     sample = torch.as_tensor(np.asarray(sample, dtype=np.float32))
-    with on_cpu(selector.model):  # traced and validated on the CPU; a GPU model goes back afterwards
+    # traced and validated on the CPU and in eval mode; the model goes back to its device and modes
+    with on_cpu(selector.model), eval_mode(selector.model):
         return _export_on_cpu(selector, Path(path), sample, opset, atol)
 
 
@@ -187,7 +190,7 @@ def _layer_shape(selector: DripSelector, x: torch.Tensor) -> tuple[int, ...]:
     handle = selector.cam_.layer.register_forward_hook(lambda m, i, o: captured.append(tuple(o.shape[1:])))
     try:
         with torch.no_grad():
-            selector.model.eval()(x)
+            selector.model(x)  # in eval mode: export_drip_onnx's context
     finally:
         handle.remove()
     return captured[0]
