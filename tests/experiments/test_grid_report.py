@@ -141,6 +141,30 @@ def test_coverage_reads_a_grid_files_own_folder_and_counts_only_its_own_config(t
     assert "computed with another config (not counted above" in lines and "`evidence_d.toml` 2" in lines
 
 
+def test_a_drip_grid_in_a_folder_of_its_own_gets_its_own_table(tmp_path):
+    """Another recipe (FSDD at 12 epochs) lives in its own folder: its rows must not mix with the
+    main DRIP table, and must still be reported."""
+    import json
+
+    from edgesieve.experiments.grid.evidence import evidence_section
+    from edgesieve.experiments.grid.spec import load_grid
+
+    grid_file = tmp_path / "evidence_recipe.toml"
+    grid_file.write_text('out = "recipe"\nprotocol = "drip"\ndatasets = ["har"]\nmethods = ["drip", "random"]\n'
+                         'seeds = 4\n[config]\ndpw = 0.25\n')
+    grid = load_grid(grid_file)
+    for c in grid.cells():
+        acc = 0.6 + 0.01 * c.seed + (0.05 if c.method == "drip" else 0.0) + 0.001 * (c.seed % 2)
+        c.path(tmp_path / "recipe").parent.mkdir(parents=True, exist_ok=True)
+        c.path(tmp_path / "recipe").write_text(json.dumps({**cell("har", "iid", c.method, c.seed, acc), "task_wall_time_s": 3.0,
+                                                          "task_cells": 2, "config_hash": grid.config_hash(c)}))
+    lines = "\n".join(evidence_section(tmp_path / "cells", [grid_file], root=tmp_path))
+    own = lines[lines.index("### DRIP protocol, `experiments/evidence_recipe.toml` (its own folder): where selection beats random"):]
+    assert "| har | iid | 4 *incomplete* |" in own and "**beats**" in own
+    main = lines[lines.index("### DRIP storage protocol"):lines.index("### Storage with a capacity")]
+    assert "| har |" not in main  # the main table has none of its cells
+
+
 def test_the_store_tables_keep_label_free_policies_apart():
     from edgesieve.experiments.grid.evidence import store_method_groups
 

@@ -174,16 +174,26 @@ def store_tables(records: list[dict], metric: str = "test_accuracy") -> list[str
     return lines
 
 
-def other_capacity_section(folder: Path, grid_file: Path) -> list[str]:
-    """The store tables of a grid at another capacity (its cells in a folder of their own: the
-    cell paths do not name the capacity)."""
-    cells = read_cells(folder / "store") if (folder / "store").exists() else []
+def own_folder_section(folder: Path, grid_file: Path, protocol: str) -> list[str]:
+    """The tables of a grid whose cells have a folder of their own (their config differs from the
+    main grids': a store at another capacity, DRIP at another recipe; the cell paths do not say
+    which)."""
+    cells = read_cells(folder / protocol) if (folder / protocol).exists() else []
     records = aggregate(cells) if cells else []
-    lines = [f"### Storage with a capacity{_capacities(cells)}: where selection beats reservoir (test_accuracy)", ""]
+    metric = METRICS[protocol][0]
+    if protocol == "store":
+        title = f"Storage with a capacity{_capacities(cells)}"
+    else:
+        title = f"{protocol.upper()} protocol, `experiments/{grid_file.name}` (its own folder)"
+    lines = [f"### {title}: where selection beats {REFERENCE[protocol]} ({metric})", ""]
     if not records:
         return lines + [f"No cell has run yet: `edgesieve grid run experiments/{grid_file.name}` (resumable).", ""]
-    lines += store_tables(records)
-    return lines + ["What it shows:", ""] + [f"- {s}" for s in plain_findings(records, "store", "test_accuracy")] + [""]
+    if protocol == "store":
+        lines += store_tables(records)
+    else:
+        selectors = sorted({r["method"] for r in records if r["protocol"] == protocol} - {"baseline", "all_data"})
+        lines += [beats_table(records, protocol, metric, selectors or None), ""]
+    return lines + ["What it shows:", ""] + [f"- {s}" for s in plain_findings(records, protocol, metric)] + [""]
 
 
 def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "results/evidence/",
@@ -238,10 +248,10 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
                                     "stream's true classes:", "", grouping_table(cells), "",
                                     "Sizes of each row (mean over its seeds; a pool: the row's data come from that many "
                                     "training images, so that its stream is about as long as the long-tailed ones):", "", store_sizes_table(cells), ""]
-    for path in grid_files:  # store grids with cells of their own (another capacity): their tables too
+    for path in grid_files:  # grids with cells of their own (another capacity or recipe): their tables too
         grid = load_grid(path)
-        if grid.protocol == "store" and grid_folder(grid, out, root).resolve() != out.resolve():
-            lines += other_capacity_section(grid_folder(grid, out, root), path)
+        if grid.protocol in ("store", "drip") and grid_folder(grid, out, root).resolve() != out.resolve():
+            lines += own_folder_section(grid_folder(grid, out, root), path, grid.protocol)
     rows = coverage(grid_files, out, root)
     lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each; a cell counts "
               "once it was computed with its grid's config; left: each row's missing cells at the median cost of a "
