@@ -13,10 +13,11 @@ GRID = ('protocol = "store"\ndatasets = ["har", "fsdd"]\nstreams = ["iid", "sess
         'seeds = 3\n[config]\ncapacity = 0.1\n')
 
 
-def write(grid, folder, cell, wall, cells, config_hash=None):
+def write(grid, folder, cell, wall, cells, config_hash=None, allocator=None):
     cell.path(folder).parent.mkdir(parents=True, exist_ok=True)
+    extra = {} if allocator is None else {"allocator": allocator}
     cell.path(folder).write_text(json.dumps({"task_wall_time_s": wall, "task_cells": cells,
-                                             "config_hash": config_hash or grid.config_hash(cell)}))
+                                             "config_hash": config_hash or grid.config_hash(cell), **extra}))
 
 
 @pytest.fixture
@@ -51,6 +52,27 @@ def test_rows_count_present_other_and_missing_cells_and_estimate_what_is_left(gr
     assert "| har | iid | 4 / 6 | 0 | 2 | 0.01 | 0.00 |" in text
     assert "| fsdd | iid | 0 / 6 | 0 | 6 (2 failed) |" in text
     assert "total: 4 / 24 cells present, 2 failed" in text and "and 2 rows of data sets with no cell yet to measure a cost by" in text
+
+
+def test_once_enough_cells_ran_with_the_current_runners_only_their_cost_counts(tmp_path):
+    """Cells computed before the runners kept freed memory took up to twice as long: once a data
+    set has 5 tasks that record their allocator, they alone set its estimate."""
+    path = tmp_path / "g.toml"
+    path.write_text(GRID.replace("seeds = 3", "seeds = 8"))
+    grid = load_grid(path)
+    folder = tmp_path / "cells"
+    for c in grid.cells():
+        if c.dataset == "har" and c.stream == "iid" and c.seed < 6:
+            write(grid, folder, c, 20.0, 2)  # 6 tasks of 2 cells, 10 s a cell, before
+        if c.dataset == "har" and c.stream == "sessions" and c.seed < 4:
+            write(grid, folder, c, 8.0, 2, allocator="glibc, freed memory kept")  # 4 tasks, 4 s a cell
+    left = remaining_seconds(grid_status(grid, folder))
+    assert left[("har", "iid")] == 4 * 10.0  # 4 current tasks: not enough yet, the median of all 10
+    for c in grid.cells():
+        if c.dataset == "har" and c.stream == "sessions" and c.seed == 4:
+            write(grid, folder, c, 8.0, 2, allocator="glibc, freed memory kept")
+    left = remaining_seconds(grid_status(grid, folder))
+    assert left[("har", "iid")] == 4 * 4.0 and left[("har", "sessions")] == 6 * 4.0
 
 
 def test_the_cli_reads_the_grid_files_folder_and_needs_one(grid_with_cells, tmp_path, capsys):

@@ -255,7 +255,8 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
     rows = coverage(grid_files, out, root)
     lines += ["Coverage and compute (CPU-seconds: the sum of the cells' task wall times, one thread each; a cell counts "
               "once it was computed with its grid's config; left: each row's missing cells at the median cost of a "
-              "cell of its data set in that grid, `edgesieve grid status` per row; unmeasured: rows of a data set "
+              "cell of its data set in that grid (of the cells run since the runners keep freed memory, once there are "
+              "5 such tasks), `edgesieve grid status` per row; unmeasured: rows of a data set "
               "with no cell in that grid yet; grids that share cells count them in each):", "",
               "| grid | protocol | cells present / planned | CPU-seconds | CPU-hours | CPU-hours left (est.) |",
               "|---|---|---:|---:|---:|---:|"]
