@@ -195,6 +195,37 @@ def paired_medians(plain, ours, inputs) -> tuple[float, float]:
     return tuple(float(v) for v in 1000 * np.median(times, axis=0))
 
 
+def torch_steps(selector, plain, inputs) -> dict:
+    """Where a single arrival's time goes in ``DripSelector.decide``, in microseconds beyond plain
+    inference: the prefixes of decide's own path (forward of the split graph; + the Grad-CAM tail
+    after it; + the input and device checks; + the decision and the softmax = decide), each right
+    after a plain forward (so each pays the caches a forward leaves behind, as on a device), taking
+    turns sample by sample so that load from anything else hits them alike."""
+    from edgesieve.selectors.drip import _explain_in_chunks
+    from edgesieve.validation import as_batch
+
+    cam = selector.cam_
+    prefixes = {
+        "forward": lambda x: cam._forward_split(x, inference=True),
+        "grad_cam_tail": cam._exact_scores,
+        "input_checks": lambda x: _explain_in_chunks(cam, as_batch(x, sample_shape=selector.sample_shape_), selector.batch_size),
+        "decision_and_softmax": selector.decide,
+    }
+    fns = list(prefixes.values())
+    for x in inputs[:20]:
+        plain(x), [f(x) for f in fns]
+    times = np.empty((len(inputs), 2))
+    for i, x in enumerate(inputs):
+        t0 = time.perf_counter()
+        plain(x)
+        t1 = time.perf_counter()
+        fns[i % len(fns)](x)
+        times[i] = t1 - t0, time.perf_counter() - t1
+    plain_us = 1e6 * float(np.median(times[:, 0]))
+    total = [1e6 * float(np.median(times[k:: len(fns), 1])) - plain_us for k in range(len(fns))]
+    return {step: total[k] - (total[k - 1] if k else 0.0) for k, step in enumerate(prefixes)}
+
+
 class OutputsFloor(torch.nn.Module):
     """The plain model returning what the exported filter returns (score, predicted, keep,
     reason, softmax), each from the logits by one node: no Grad-CAM, no thresholds. No exported
@@ -244,9 +275,11 @@ def batch_one(folder: Path, n: int = 2000) -> list[dict]:
 
         torch_plain, torch_ours = paired_medians(plain, selector.decide, inputs)
         cam = selector.cam_
+        steps = torch_steps(selector, plain, torch.rand(4 * n, 1, *shape)) if not cam.needs_backward else None
         grad_cam = "GAP + linear closed form" if cam.uses_closed_form else "autograd" if cam.needs_backward else "flatten-MLP closed form"
         row = {"model": name, "sample_shape": list(shape), "grad_cam": grad_cam,
-               "torch_plain_ms": torch_plain, "torch_filter_ms": torch_ours, "torch_ratio": torch_plain / torch_ours}
+               "torch_plain_ms": torch_plain, "torch_filter_ms": torch_ours, "torch_ratio": torch_plain / torch_ours,
+               "torch_steps_us": steps}
         if not cam.needs_backward:
             export_drip_onnx(selector, folder / f"{name}_filter.onnx")
             _export_plain(model, shape, folder / f"{name}_plain.onnx")
@@ -258,8 +291,10 @@ def batch_one(folder: Path, n: int = 2000) -> list[dict]:
             filt = OnnxFilter(folder / f"{name}_filter.onnx", threads=1)
             arrays = inputs.numpy()
             onnx_plain, onnx_ours = paired_medians(lambda x: session.run(None, {"x": x}), filt.decide, arrays)
+            _, graph_only = paired_medians(lambda x: session.run(None, {"x": x}), lambda x: filt.session.run(None, {"x": x}), arrays)
             floor_plain, floor_ms = paired_medians(lambda x: session.run(None, {"x": x}), lambda x: floor.run(None, {"x": x}), arrays)
             row.update(onnx_plain_ms=onnx_plain, onnx_filter_ms=onnx_ours, onnx_ratio=onnx_plain / onnx_ours,
+                       onnx_filter_graph_only_ms=graph_only,
                        onnx_outputs_floor_ms=floor_ms, onnx_outputs_floor_ratio=floor_plain / floor_ms)
         rows.append(row)
         print(row, flush=True)
@@ -325,6 +360,7 @@ def batch_one_markdown(rows: list[dict]) -> list[str]:
              "| model | input | Grad-CAM | torch plain | torch ours | ratio | onnxruntime plain | onnxruntime ours | ratio "
              "| outputs-only floor | floor ratio |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    steps = [r for r in rows if r.get("torch_steps_us")]
     for r in rows:
         form = r["grad_cam"]
         floor = (f"{r['onnx_outputs_floor_ms']:.3f} | {r['onnx_outputs_floor_ratio']:.2f}x" if "onnx_outputs_floor_ms" in r
@@ -333,6 +369,21 @@ def batch_one_markdown(rows: list[dict]) -> list[str]:
                 else "- | not exported (its Grad-CAM needs a backward pass) | - | - | -")
         lines.append(f"| {r['model']} | {'x'.join(map(str, r['sample_shape']))} | {form} | {r['torch_plain_ms']:.3f} | "
                      f"{r['torch_filter_ms']:.3f} | {r['torch_ratio']:.2f}x | {onnx} |")
+    if steps:
+        lines += ["", "Where a single arrival's time goes beyond plain inference (microseconds, medians; torch: the "
+                  "prefixes of `decide`'s own path, each run right after a plain forward and taking turns sample by "
+                  "sample, each step the longer prefix minus the shorter; a negative forward: the split graph runs under "
+                  "inference_mode, plain under no_grad; onnxruntime: the filter graph alone against the plain graph, "
+                  "then `OnnxFilter.decide`'s checks and conversions; steps from separate medians, so they add up to "
+                  "the ratio's difference only roughly):", "",
+                  "| model | torch: forward of the split graph | + Grad-CAM tail | + input and device checks | "
+                  "+ decision and softmax | onnxruntime: filter graph | + wrapper |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for r in steps:
+            t = r["torch_steps_us"]
+            onnx = (f"{1000 * (r['onnx_filter_graph_only_ms'] - r['onnx_plain_ms']):+.0f} | "
+                    f"{1000 * (r['onnx_filter_ms'] - r['onnx_filter_graph_only_ms']):+.0f}") if "onnx_filter_graph_only_ms" in r else "- | -"
+            lines.append(f"| {r['model']} | {t['forward']:+.0f} | {t['grad_cam_tail']:+.0f} | {t['input_checks']:+.0f} | "
+                         f"{t['decision_and_softmax']:+.0f} | {onnx} |")
     return lines + [""]
 
 

@@ -1,10 +1,9 @@
-"""The NaN/Inf check of a batch, in numpy (the torch-free runtime's) and the one message both
-runtimes give. A finite sum proves every value finite (NaN and Inf propagate): one reduction and
-no boolean mask, what a single arrival can afford; a sum that overflows is checked value by value."""
+"""The NaN/Inf check of a batch in numpy (the torch-free runtime's) and the one message both
+runtimes give. In numpy ``isfinite(x).all()`` is the cheapest check measured here (1.6 us for one
+IMU window, 5.6 us for 64 MNIST images; a sum needs ``errstate`` against overflow warnings,
+which alone costs more) and is exact."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -29,9 +28,7 @@ def check_finite_array(x: np.ndarray, name: str = "x") -> None:
     ...
     ValueError: x holds NaN or Inf values in 1 sample(s), at batch indices [1]; drop or repair those samples first
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        if math.isfinite(x.sum()):
-            return
+    if np.isfinite(x).all():
+        return
     finite = np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
-    if not finite.all():
-        raise nonfinite_error(name, np.flatnonzero(~finite).tolist())
+    raise nonfinite_error(name, np.flatnonzero(~finite).tolist())
