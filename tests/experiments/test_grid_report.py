@@ -291,9 +291,10 @@ def test_the_budget_sentence_adds_the_drip_and_titan_grids_of_the_evidence_folde
     from edgesieve.experiments.grid.evidence import budget_sentence
 
     out = tmp_path / "cells"
-    row = lambda grid, protocol, folder, spent, left, unmeasured=0: {  # noqa: E731
+    row = lambda grid, protocol, folder, spent, left, unmeasured=0, scratch=None: {  # noqa: E731
         "grid": grid, "protocol": protocol, "folder": folder, "cpu_seconds": spent * 3600,
-        "cpu_seconds_left": left * 3600, "rows_unmeasured": unmeasured}
+        "cpu_seconds_left": left * 3600, "rows_unmeasured": unmeasured,
+        "cpu_seconds_from_scratch": None if scratch is None else scratch * 3600}
     rows = [row("evidence_drip.toml", "drip", out, 1.0, 2.0, 3), row("evidence_titan.toml", "titan", out, 4.0, 3.0),
             row("evidence_store.toml", "store", out, 50.0, 0.0), row("pool.toml", "titan", tmp_path / "own", 9.0, 9.0)]
     text = budget_sentence(rows, out)
@@ -303,3 +304,8 @@ def test_the_budget_sentence_adds_the_drip_and_titan_grids_of_the_evidence_folde
     assert budget_sentence(small, out).endswith("against 4: it fits.")
     assert budget_sentence([{**small[0], "rows_unmeasured": 1}], out).endswith("it fits so far, with rows still to measure.")
     assert budget_sentence(rows[2:], out) is None
+    fresh = [row("evidence_drip.toml", "drip", out, 3.0, 1.0, scratch=2.5), row("evidence_titan.toml", "titan", out, 4.0, 1.0, scratch=3.5)]
+    assert budget_sentence(fresh, out).endswith(
+        "need about 2.0 more: at least 4.5 hours of wall time on 2 cores, against 4: it does not fit at these sizes. From "
+        "scratch at today's cell costs (the runners now keep freed memory) they would take about 6.0 CPU-hours, at "
+        "least 3.0 hours on 2 cores.")

@@ -82,19 +82,33 @@ def grid_status(grid: Grid, folder: Path) -> list[RowStatus]:
 MIN_CURRENT_TASKS = 5
 
 
-def remaining_seconds(rows: list[RowStatus]) -> dict[tuple[str, str], float | None]:
-    """CPU-seconds still needed per row: its missing cells times the median cost of a cell of
-    the same data set in this grid (None: no cell of that data set has run yet), counting only
-    the tasks the current runners computed once the data set has ``MIN_CURRENT_TASKS`` of them."""
-    per_dataset, current = defaultdict(list), defaultdict(list)
+def cell_costs(rows: list[RowStatus]) -> dict[str, float]:
+    """Median CPU-seconds of a cell per data set of a grid: of the tasks the current runners
+    computed once the data set has ``MIN_CURRENT_TASKS`` of them, else of all its tasks (a data
+    set with no cell yet is absent)."""
+    every, current = defaultdict(list), defaultdict(list)
     for r in rows:
-        per_dataset[r.dataset] += r.seconds_per_cell()
+        every[r.dataset] += r.seconds_per_cell()
         current[r.dataset] += r.seconds_per_cell(current_only=True)
-    for dataset, costs in current.items():
-        if len(costs) >= MIN_CURRENT_TASKS:
-            per_dataset[dataset] = costs
-    return {(r.dataset, r.stream): (r.missing * statistics.median(per_dataset[r.dataset]) if per_dataset[r.dataset]
-                                    else None) if r.missing else 0.0 for r in rows}
+    return {d: statistics.median(current[d] if len(current[d]) >= MIN_CURRENT_TASKS else costs)
+            for d, costs in every.items() if costs}
+
+
+def remaining_seconds(rows: list[RowStatus]) -> dict[tuple[str, str], float | None]:
+    """CPU-seconds still needed per row: its missing cells times :func:`cell_costs` of its data
+    set (None: no cell of that data set has run yet)."""
+    costs = cell_costs(rows)
+    return {(r.dataset, r.stream): (r.missing * costs[r.dataset] if r.dataset in costs else None) if r.missing else 0.0
+            for r in rows}
+
+
+def from_scratch_seconds(rows: list[RowStatus]) -> float | None:
+    """CPU-seconds the whole grid would take from scratch at today's cell costs (None while a data
+    set has no cell to measure a cost by)."""
+    costs = cell_costs(rows)
+    if any(r.dataset not in costs for r in rows):
+        return None
+    return sum(r.planned * costs[r.dataset] for r in rows)
 
 
 def format_status(name: str, rows: list[RowStatus], folder: Path) -> str:
