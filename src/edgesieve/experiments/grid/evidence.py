@@ -104,7 +104,7 @@ def plain_findings(records: list[dict], protocol: str, metric: str) -> list[str]
     verdicts = defaultdict(int)
     for r in rows:
         verdicts["beats" if r["ci_low"] > 0 else "loses" if r["ci_high"] < 0 else "ties"] += 1
-    lines = [f"{len(rows)} comparisons with {ref}: {verdicts['beats']} beat it, {verdicts['ties']} tie, "
+    lines = [f"{len(rows)} comparison{'s' if len(rows) != 1 else ''} with {ref}: {verdicts['beats']} beat it, {verdicts['ties']} tie, "
              f"{verdicts['loses']} lose (95% intervals; {sum(1 for r in rows if r.get('holm_p', 1) < 0.05 and r['diff_mean'] > 0)} "
              f"wins survive Holm's adjustment). Median minimum detectable effect: "
              f"{statistics.median(r['mde'] for r in rows if r['mde'] is not None):.1f} points."]
