@@ -22,7 +22,7 @@ def nonfinite_error(name: str, bad_rows: list[int]) -> ValueError:
 def check_finite_array(x: np.ndarray, name: str = "x") -> None:
     """Raise :func:`nonfinite_error` when the batch ``x`` (N, ...) holds NaN or Inf.
 
-    >>> check_finite_array(np.array([[1e38, 1e38, 1e38, 1e38]], dtype=np.float32))  # the sum overflows; still finite
+    >>> check_finite_array(np.array([[1e38, 1e38, 1e38, 1e38]], dtype=np.float32))  # huge but finite
     >>> check_finite_array(np.array([[0.0], [np.nan]]))
     Traceback (most recent call last):
     ...

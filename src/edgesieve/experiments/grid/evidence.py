@@ -181,6 +181,14 @@ def store_tables(records: list[dict], metric: str = "test_accuracy") -> list[str
     return lines
 
 
+def protocol_tables(records: list[dict], protocol: str, metric: str) -> list[str]:
+    """The "where selection beats" tables of one protocol (the store's split by label access)."""
+    selectors = sorted({r["method"] for r in records if r["protocol"] == protocol} - {"baseline", "all_data"})
+    if protocol == "store" and selectors:
+        return store_tables(records, metric)
+    return [beats_table(records, protocol, metric, selectors or None), ""]
+
+
 def own_folder_section(folder: Path, grid_file: Path, protocol: str) -> list[str]:
     """The tables of a grid whose cells have a folder of their own (their config differs from the
     main grids': a store at another capacity, DRIP at another recipe; the cell paths do not say
@@ -195,11 +203,7 @@ def own_folder_section(folder: Path, grid_file: Path, protocol: str) -> list[str
     lines = [f"### {title}: where selection beats {REFERENCE[protocol]} ({metric})", ""]
     if not records:
         return lines + [f"No cell has run yet: `edgesieve grid run experiments/{grid_file.name}` (resumable).", ""]
-    if protocol == "store":
-        lines += store_tables(records)
-    else:
-        selectors = sorted({r["method"] for r in records if r["protocol"] == protocol} - {"baseline", "all_data"})
-        lines += [beats_table(records, protocol, metric, selectors or None), ""]
+    lines += protocol_tables(records, protocol, metric)
     return lines + ["What it shows:", ""] + [f"- {s}" for s in plain_findings(records, protocol, metric)] + [""]
 
 
@@ -216,11 +220,7 @@ def evidence_section(out: Path, grid_files: list[Path], figure_prefix: str = "re
     for protocol in ("titan", "drip", "store"):
         metric = METRICS[protocol][0]
         lines += [f"### {titles[protocol]}: where selection beats {REFERENCE[protocol]} ({metric})", ""]
-        selectors = sorted({r["method"] for r in records if r["protocol"] == protocol} - {"baseline", "all_data"})
-        if protocol == "store" and selectors:
-            lines += store_tables(records, metric)
-        else:
-            lines += [beats_table(records, protocol, metric, selectors or None), ""]
+        lines += protocol_tables(records, protocol, metric)
         heat = beats_heatmap(records, protocol, metric, out / f"beats_{protocol}.png") if records else None
         if heat is not None:
             lines += [f"![{protocol} heatmap]({figure_prefix}{heat.name})", ""]
