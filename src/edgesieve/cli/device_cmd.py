@@ -19,7 +19,8 @@ def add_parsers(sub) -> None:
                      help="torch: --model + --weights + --selector; onnx: --model is an exported .onnx "
                      "(torch-free: numpy, onnxruntime, sqlite3)")
     flt.add_argument("--model", required=True,
-                     help="torch runtime: a model name (mnist_cnn, efficientnet_style) or package.module:factory; "
+                     help="torch runtime: a registered model name (mnist_cnn, audio_cnn, imu_cnn, ...: an unknown name lists them "
+                     "all) or package.module:factory; "
                      "onnx runtime: the .onnx file from `edgesieve export`")
     flt.add_argument("--weights", type=Path, help="torch runtime: the model's .safetensors weights")
     flt.add_argument("--selector", type=Path, help="torch runtime: the selector state JSON (from calibrate/save)")
@@ -54,7 +55,8 @@ def add_parsers(sub) -> None:
     flt.add_argument("--no-progress", action="store_true", help="no live progress line")
 
     exp = sub.add_parser("export", help="export a calibrated DRIP filter to ONNX, validated with onnxruntime")
-    exp.add_argument("--model", required=True, help="a model name (mnist_cnn, ...) or package.module:factory")
+    exp.add_argument("--model", required=True, help="a registered model name (mnist_cnn, audio_cnn, imu_cnn, ...: an unknown name lists them all) "
+                     "or package.module:factory")
     exp.add_argument("--weights", type=Path, help="the model's .safetensors weights")
     exp.add_argument("--selector", type=Path, required=True, help="the DRIP state JSON")
     exp.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
