@@ -7,7 +7,7 @@ import pytest
 
 from edgesieve.cli.main import main
 from edgesieve.experiments.grid.spec import load_grid
-from edgesieve.experiments.grid.status import format_status, from_scratch_seconds, grid_status, remaining_seconds
+from edgesieve.experiments.grid.status import format_status, from_scratch_by_dataset, grid_status, remaining_seconds
 
 GRID = ('protocol = "store"\ndatasets = ["har", "fsdd"]\nstreams = ["iid", "sessions"]\nmethods = ["reservoir", "pbrs"]\n'
         'seeds = 3\n[config]\ncapacity = 0.1\n')
@@ -74,8 +74,8 @@ def test_once_enough_cells_ran_with_the_current_runners_only_their_cost_counts(t
     rows = grid_status(grid, folder)
     left = remaining_seconds(rows)
     assert left[("har", "iid")] == 4 * 4.0 and left[("har", "sessions")] == 6 * 4.0
-    assert from_scratch_seconds(rows) is None  # fsdd has no cell to measure a cost by
-    assert from_scratch_seconds([r for r in rows if r.dataset == "har"]) == 32 * 4.0
+    assert from_scratch_by_dataset(rows) is None  # fsdd has no cell to measure a cost by
+    assert from_scratch_by_dataset([r for r in rows if r.dataset == "har"]) == {"har": 32 * 4.0}
 
 
 def test_the_cli_reads_the_grid_files_folder_and_needs_one(grid_with_cells, tmp_path, capsys):

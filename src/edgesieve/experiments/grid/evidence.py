@@ -14,7 +14,7 @@ from edgesieve.experiments.grid.beats import COMPLETE_N, beats_heatmap, beats_ta
 from edgesieve.experiments.grid.recommend import recommendation_table
 from edgesieve.experiments.grid.report import METRICS, aggregate, read_cells
 from edgesieve.experiments.grid.spec import REFERENCE, load_grid
-from edgesieve.experiments.grid.status import from_scratch_seconds, grid_folder, grid_status, remaining_seconds
+from edgesieve.experiments.grid.status import from_scratch_by_dataset, grid_folder, grid_status, remaining_seconds
 from edgesieve.experiments.grid.targets import targets_table
 
 
@@ -42,11 +42,13 @@ def coverage(grid_files: list[Path], out: Path, root: Path | None = None) -> lis
         folder = grid_folder(grid, out, root)
         rows = grid_status(grid, folder)
         left = remaining_seconds(rows)
+        scratch = from_scratch_by_dataset(rows)
         out_rows.append({"grid": path.name, "protocol": grid.protocol, "folder": folder,
                          "planned": sum(r.planned for r in rows), "present": sum(r.present for r in rows),
                          "other_config": sum(r.other_config for r in rows), "cpu_seconds": sum(r.cpu_seconds for r in rows),
                          "cpu_seconds_left": sum(v for v in left.values() if v is not None),
-                         "cpu_seconds_from_scratch": from_scratch_seconds(rows),
+                         "cpu_seconds_from_scratch": None if scratch is None else sum(scratch.values()),
+                         "cpu_seconds_from_scratch_by_dataset": scratch,
                          "rows_unmeasured": sum(1 for v in left.values() if v is None)})
     return out_rows
 
@@ -81,8 +83,27 @@ def budget_sentence(rows: list[dict], out: Path) -> str | None:
     if all(v is not None for v in scratch):
         fresh = sum(scratch) / 3600
         text += (f" From scratch at today's cell costs (the runners now keep freed memory) they would take about "
-                 f"{fresh:.1f} CPU-hours, at least {fresh / MACHINE_CPUS:.1f} hours on {MACHINE_CPUS} cores.")
+                 f"{fresh:.1f} CPU-hours, at least {fresh / MACHINE_CPUS:.1f} hours on {MACHINE_CPUS} cores")
+        if fresh > EVIDENCE_BUDGET_HOURS * MACHINE_CPUS:
+            text += (f": to fit, the evidence must cost at least {1 - EVIDENCE_BUDGET_HOURS * MACHINE_CPUS / fresh:.0%} "
+                     "less")
+        text += "." + _where_the_hours_go(mine)
     return text
+
+
+def _where_the_hours_go(rows: list[dict]) -> str:
+    """Per data set, the from-scratch CPU-hours of each protocol, largest first (empty where a
+    grid's rows do not say)."""
+    hours = defaultdict(lambda: defaultdict(float))
+    for r in rows:
+        for dataset, seconds in (r.get("cpu_seconds_from_scratch_by_dataset") or {}).items():
+            hours[dataset][r["protocol"]] += seconds / 3600
+    if not hours:
+        return ""
+    order = sorted(hours, key=lambda d: -sum(hours[d].values()))
+    parts = [f"{d} {sum(hours[d].values()):.1f} (" + ", ".join(
+        f"{p.upper() if p == 'drip' else p.capitalize()} {h:.1f}" for p, h in sorted(hours[d].items())) + ")" for d in order]
+    return " Where those CPU-hours go: " + "; ".join(parts) + "."
 
 
 def _shown(folder: Path, root: Path | None) -> str:

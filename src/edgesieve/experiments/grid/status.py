@@ -102,13 +102,16 @@ def remaining_seconds(rows: list[RowStatus]) -> dict[tuple[str, str], float | No
             for r in rows}
 
 
-def from_scratch_seconds(rows: list[RowStatus]) -> float | None:
-    """CPU-seconds the whole grid would take from scratch at today's cell costs (None while a data
-    set has no cell to measure a cost by)."""
+def from_scratch_by_dataset(rows: list[RowStatus]) -> dict[str, float] | None:
+    """CPU-seconds each data set's rows would take from scratch at today's cell costs (None while a
+    data set has no cell to measure a cost by)."""
     costs = cell_costs(rows)
     if any(r.dataset not in costs for r in rows):
         return None
-    return sum(r.planned * costs[r.dataset] for r in rows)
+    seconds = defaultdict(float)
+    for r in rows:
+        seconds[r.dataset] += r.planned * costs[r.dataset]
+    return dict(seconds)
 
 
 def format_status(name: str, rows: list[RowStatus], folder: Path) -> str:
