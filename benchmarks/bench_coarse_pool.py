@@ -161,7 +161,7 @@ def write_markdown(meta: dict, rows: list, paired: list) -> None:
                   "Titan with `coarse_pool = 4` against the committed full-feature cells of experiments/evidence_titan.toml, "
                   "the same seeds and settings, paired by seed; last20_accuracy in points. The timings are what each grid's "
                   "cells measured (2 cells at a time on 2 cores, in different sessions: indicative only; the table above "
-                  "measures both in one process). Fashion-MNIST has no full-feature Titan cells yet, so no pairs.", "",
+                  "measures both in one process).", "",
                   "| data set | stream | n | full: last20 % | pooled − full [95% CI] | MDE | coarse ms per arrival (full -> pooled) | round ms (full -> pooled) |",
                   "|---|---|---:|---:|---|---:|---|---|"]
         for r in paired:
