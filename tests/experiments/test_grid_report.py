@@ -304,6 +304,8 @@ def test_the_budget_sentence_adds_the_drip_and_titan_grids_of_the_evidence_folde
     assert budget_sentence(small, out).endswith("against 4: it fits.")
     assert budget_sentence([{**small[0], "rows_unmeasured": 1}], out).endswith("it fits so far, with rows still to measure.")
     assert budget_sentence(rows[2:], out) is None
+    done = budget_sentence([row("evidence_drip.toml", "drip", out, 9.0, 0.0)], out)
+    assert "`evidence_drip.toml` took 9.0 CPU-hours (every cell that can run has run): at least 4.5 hours" in done
     fresh = [row("evidence_drip.toml", "drip", out, 3.0, 1.0, scratch=2.5), row("evidence_titan.toml", "titan", out, 4.0, 1.0, scratch=3.5)]
     assert budget_sentence(fresh, out).endswith(
         "need about 2.0 more: at least 4.5 hours of wall time on 2 cores, against 4: it does not fit at these sizes. From "

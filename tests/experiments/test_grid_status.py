@@ -54,6 +54,24 @@ def test_rows_count_present_other_and_missing_cells_and_estimate_what_is_left(gr
     assert "total: 4 / 24 cells present, 2 failed" in text and "and 2 rows of data sets with no cell yet to measure a cost by" in text
 
 
+def test_cells_whose_stream_cannot_be_formed_count_as_failed_but_for_no_time_left(grid_with_cells):
+    """A StreamSpecError (the seed's pool cannot form the stream) fails before any training and
+    again on every rerun: the estimate leaves those cells out; other failures still count."""
+    _, grid, folder = grid_with_cells
+    missing = [c for c in grid.cells() if c.dataset == "har" and c.stream == "iid" and c.seed == 2]
+    missing[0].error_path(folder).write_text(json.dumps({"error": "StreamSpecError: stream scenario 'imbalanced': "
+                                                          "ratio=100 needs at least 100 arrivals"}))
+    missing[1].error_path(folder).write_text(json.dumps({"error": "RuntimeError: out of memory"}))
+    rows = {(r.dataset, r.stream): r for r in grid_status(grid, folder)}
+    har_iid = rows[("har", "iid")]
+    assert (har_iid.missing, har_iid.failed, har_iid.unformable, har_iid.to_compute) == (2, 2, 1, 1)
+    assert remaining_seconds(list(rows.values()))[("har", "iid")] == 5.0  # one cell at 5 s, not two
+    assert rows[("fsdd", "iid")].unformable == 0  # an error file without an error line: an ordinary failure
+    text = format_status("g", list(rows.values()), folder)
+    assert "| har | iid | 4 / 6 | 0 | 2 (2 failed, 1 of them streams that cannot be formed) | 0.01 | 0.00 |" in text
+    assert "1 cannot form their stream (a StreamSpecError) and fail again at once, so they count for no time left" in text
+
+
 def test_once_enough_cells_ran_with_the_current_runners_only_their_cost_counts(tmp_path):
     """Cells computed before the runners kept freed memory took up to twice as long: once a data
     set has 5 tasks that record their allocator, they alone set its estimate."""

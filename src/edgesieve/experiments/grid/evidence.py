@@ -76,8 +76,9 @@ def budget_sentence(rows: list[dict], out: Path) -> str | None:
         verdict = "it fits"
     grids = ", ".join(f"`{r['grid']}`" for r in mine)
     more = f", plus {unmeasured} rows of data sets not measured yet" if unmeasured else ""
+    need = f" and need about {left:.1f} more{more}" if left >= 0.05 or unmeasured else " (every cell that can run has run)"
     text = (f"Budget (issue 12: the realistic-streams evidence of both protocols in at most {EVIDENCE_BUDGET_HOURS:g} hours "
-            f"on this {MACHINE_CPUS}-core machine): {grids} took {spent:.1f} CPU-hours and need about {left:.1f} more{more}: "
+            f"on this {MACHINE_CPUS}-core machine): {grids} took {spent:.1f} CPU-hours{need}: "
             f"at least {hours:.1f} hours of wall time on {MACHINE_CPUS} cores, against {EVIDENCE_BUDGET_HOURS:g}: {verdict}.")
     scratch = [r["cpu_seconds_from_scratch"] for r in mine]
     if all(v is not None for v in scratch):

@@ -25,6 +25,9 @@ class RowStatus:
     other_config: int = 0
     #: missing cells whose last run failed (an ``.error.json`` beside the path): rerunning retries them
     failed: int = 0
+    #: of the failed, those whose stream cannot be formed from the seed's pool (a StreamSpecError,
+    #: raised before any training): a rerun fails again at once, so they cost nothing still to come
+    unformable: int = 0
     #: the present cells' tasks, each once: key -> (task wall seconds, cells the task wrote)
     tasks: dict = field(default_factory=dict)
     #: the keys of the tasks run since the runners record their allocator setting (and keep freed
@@ -34,6 +37,11 @@ class RowStatus:
     @property
     def missing(self) -> int:
         return self.planned - self.present - self.other_config
+
+    @property
+    def to_compute(self) -> int:
+        """The missing cells a rerun would spend compute on."""
+        return self.missing - self.unformable
 
     @property
     def cpu_seconds(self) -> float:
@@ -62,7 +70,9 @@ def grid_status(grid: Grid, folder: Path) -> list[RowStatus]:
         try:
             rec = json.loads(c.path(folder).read_text())
         except (OSError, json.JSONDecodeError):  # missing, or damaged (the runner computes it again)
-            row.failed += c.error_path(folder).exists()
+            error = _error_of(c.error_path(folder))
+            row.failed += error is not None
+            row.unformable += bool(error and error.startswith(UNFORMABLE))
             continue
         if rec.get("config_hash") != grid.config_hash(c):
             row.other_config += 1
@@ -82,6 +92,20 @@ def grid_status(grid: Grid, folder: Path) -> list[RowStatus]:
 MIN_CURRENT_TASKS = 5
 
 
+#: how a failed cell's error starts when its stream cannot be formed from the seed's pool
+UNFORMABLE = "StreamSpecError"
+
+
+def _error_of(path: Path) -> str | None:
+    """The error line of a failed cell's ``.error.json`` ('' where it is unreadable), None when none."""
+    try:
+        return str(json.loads(path.read_text()).get("error", ""))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return ""
+
+
 def cell_costs(rows: list[RowStatus]) -> dict[str, float]:
     """Median CPU-seconds of a cell per data set of a grid: of the tasks the current runners
     computed once the data set has ``MIN_CURRENT_TASKS`` of them, else of all its tasks (a data
@@ -98,7 +122,7 @@ def remaining_seconds(rows: list[RowStatus]) -> dict[tuple[str, str], float | No
     """CPU-seconds still needed per row: its missing cells times :func:`cell_costs` of its data
     set (None: no cell of that data set has run yet)."""
     costs = cell_costs(rows)
-    return {(r.dataset, r.stream): (r.missing * costs[r.dataset] if r.dataset in costs else None) if r.missing else 0.0
+    return {(r.dataset, r.stream): (r.to_compute * costs[r.dataset] if r.dataset in costs else None) if r.to_compute else 0.0
             for r in rows}
 
 
@@ -122,14 +146,17 @@ def format_status(name: str, rows: list[RowStatus], folder: Path) -> str:
              "CPU-h left (est.) |", "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         est = left[(r.dataset, r.stream)]
-        failed = f" ({r.failed} failed)" if r.failed else ""
+        unformable = f", {r.unformable} of them streams that cannot be formed" if r.unformable else ""
+        failed = f" ({r.failed} failed{unformable})" if r.failed else ""
         lines.append(f"| {r.dataset} | {r.stream} | {r.present} / {r.planned} | {r.other_config} | {r.missing}{failed} | "
                      f"{r.cpu_seconds / 3600:.2f} | {'?' if est is None else f'{est / 3600:.2f}'} |")
     known = [v for v in left.values() if v is not None]
     unknown = sum(1 for v in left.values() if v is None)
-    failed = sum(r.failed for r in rows)
+    failed, unformable = sum(r.failed for r in rows), sum(r.unformable for r in rows)
     lines += ["", f"total: {sum(r.present for r in rows)} / {sum(r.planned for r in rows)} cells present, "
-              + (f"{failed} failed (their .error.json says why; a rerun retries them), " if failed else "") + 
+              + (f"{failed} failed (their .error.json says why; a rerun retries them"
+                 + (f"; {unformable} cannot form their stream (a StreamSpecError) and fail again at once, so they "
+                    "count for no time left" if unformable else "") + "), " if failed else "") + 
               f"{sum(r.cpu_seconds for r in rows) / 3600:.2f} CPU-h spent, about {sum(known) / 3600:.2f} CPU-h left"
               + (f" in the rows of data sets measured so far, and {unknown} rows of data sets with no cell yet to "
                  "measure a cost by" if unknown else "")]
