@@ -61,6 +61,20 @@ def grid_folder(grid: Grid, default: Path | None, root: Path | None = None) -> P
     return Path(default)
 
 
+#: how a failed cell's error starts when its stream cannot be formed from the seed's pool
+UNFORMABLE = "StreamSpecError"
+
+
+def _error_of(path: Path) -> str | None:
+    """The error line of a failed cell's ``.error.json`` ('' where it is unreadable), None when none."""
+    try:
+        return str(json.loads(path.read_text()).get("error", ""))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return ""
+
+
 def grid_status(grid: Grid, folder: Path) -> list[RowStatus]:
     """The status of every (data set, stream) of ``grid`` from the cells under ``folder``."""
     rows: dict = {}
@@ -90,20 +104,6 @@ def grid_status(grid: Grid, folder: Path) -> list[RowStatus]:
 
 #: tasks of a data set run by the current runners before their cost alone sets the estimate
 MIN_CURRENT_TASKS = 5
-
-
-#: how a failed cell's error starts when its stream cannot be formed from the seed's pool
-UNFORMABLE = "StreamSpecError"
-
-
-def _error_of(path: Path) -> str | None:
-    """The error line of a failed cell's ``.error.json`` ('' where it is unreadable), None when none."""
-    try:
-        return str(json.loads(path.read_text()).get("error", ""))
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return ""
 
 
 def cell_costs(rows: list[RowStatus]) -> dict[str, float]:
