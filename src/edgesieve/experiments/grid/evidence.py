@@ -42,13 +42,11 @@ def coverage(grid_files: list[Path], out: Path, root: Path | None = None) -> lis
         folder = grid_folder(grid, out, root)
         rows = grid_status(grid, folder)
         left = remaining_seconds(rows)
-        scratch = from_scratch_by_dataset(rows)
         out_rows.append({"grid": path.name, "protocol": grid.protocol, "folder": folder,
                          "planned": sum(r.planned for r in rows), "present": sum(r.present for r in rows),
                          "other_config": sum(r.other_config for r in rows), "cpu_seconds": sum(r.cpu_seconds for r in rows),
                          "cpu_seconds_left": sum(v for v in left.values() if v is not None),
-                         "cpu_seconds_from_scratch": None if scratch is None else sum(scratch.values()),
-                         "cpu_seconds_from_scratch_by_dataset": scratch,
+                         "cpu_seconds_from_scratch_by_dataset": from_scratch_by_dataset(rows),
                          "rows_unmeasured": sum(1 for v in left.values() if v is None)})
     return out_rows
 
@@ -80,9 +78,9 @@ def budget_sentence(rows: list[dict], out: Path) -> str | None:
     text = (f"Budget (issue 12: the realistic-streams evidence of both protocols in at most {EVIDENCE_BUDGET_HOURS:g} hours "
             f"on this {MACHINE_CPUS}-core machine): {grids} took {spent:.1f} CPU-hours{need}: "
             f"at least {hours:.1f} hours of wall time on {MACHINE_CPUS} cores, against {EVIDENCE_BUDGET_HOURS:g}: {verdict}.")
-    scratch = [r["cpu_seconds_from_scratch"] for r in mine]
+    scratch = [r["cpu_seconds_from_scratch_by_dataset"] for r in mine]
     if all(v is not None for v in scratch):
-        fresh = sum(scratch) / 3600
+        fresh = sum(sum(by_dataset.values()) for by_dataset in scratch) / 3600
         text += (f" From scratch at today's cell costs (the runners now keep freed memory) they would take about "
                  f"{fresh:.1f} CPU-hours, at least {fresh / MACHINE_CPUS:.1f} hours on {MACHINE_CPUS} cores")
         if fresh > EVIDENCE_BUDGET_HOURS * MACHINE_CPUS:
@@ -93,14 +91,11 @@ def budget_sentence(rows: list[dict], out: Path) -> str | None:
 
 
 def _where_the_hours_go(rows: list[dict]) -> str:
-    """Per data set, the from-scratch CPU-hours of each protocol, largest first (empty where a
-    grid's rows do not say)."""
+    """Per data set, the from-scratch CPU-hours of each protocol, largest first."""
     hours = defaultdict(lambda: defaultdict(float))
     for r in rows:
-        for dataset, seconds in (r.get("cpu_seconds_from_scratch_by_dataset") or {}).items():
+        for dataset, seconds in r["cpu_seconds_from_scratch_by_dataset"].items():
             hours[dataset][r["protocol"]] += seconds / 3600
-    if not hours:
-        return ""
     order = sorted(hours, key=lambda d: -sum(hours[d].values()))
     parts = [f"{d} {sum(hours[d].values()):.1f} (" + ", ".join(
         f"{p.upper() if p == 'drip' else p.capitalize()} {h:.1f}" for p, h in sorted(hours[d].items())) + ")" for d in order]
