@@ -381,11 +381,19 @@ EVIDENCE_INTRO = (
     "over each whole table. Commands: `bash scripts/run_evidence.sh` (resumable; one data set at a time: "
     "`bash scripts/run_evidence.sh har`) runs `edgesieve grid run experiments/evidence_*.toml`, each "
     "into the folder its `out` names (`results/evidence`; the coarse-pool grid's own folder); `edgesieve grid report results/evidence` and `python scripts/make_results_md.py` rebuild "
-    "the tables from the committed cells.\n\n"
+    "the tables from the committed cells. Issue 12's evidence alone (each protocol's own selectors): "
+    "`OMP_NUM_THREADS=1 edgesieve grid run experiments/GRID.toml --num-cpus 2` for GRID in evidence_drip, "
+    "evidence_drip_long_tail_seeds, evidence_drip_sessions, evidence_titan, evidence_titan_sessions; the rivals "
+    "and our policy that issues 13 and 17 added to the Titan tables: evidence_titan_rivals, "
+    "evidence_titan_sessions_rivals (same settings, same folder). Bit for bit, a cell is recomputed only on the "
+    "same kind of CPU (torch picks its kernels by the CPU, and SGD amplifies the last bits): cells record their "
+    "CPU, and the budget measurement below says how many recomputed cells equal the committed ones.\n\n"
     "Sizes (chosen so the cells stay cheap; `experiments/evidence_*.toml` hold them): **online** 100 rounds of "
     "v = 100 arrivals, batch 10, buffer 30; evaluation every 5 rounds on a fixed 500-sample subset of the test "
-    "split (the curve: `last20_accuracy` = mean of the last 20% of evaluations, `auc`), and once on the whole test "
-    "split at the end (`test_accuracy`); MNIST and Fashion-MNIST streams drawn from 10,000 training samples; 1,000 "
+    "split (the curve: `last20_accuracy` = mean of the last 20% of evaluations, `auc`; FSDD's test split has 300 "
+    "samples, so its curve is the whole split and its last point the whole-split end point `test_accuracy`; the "
+    "other data sets' cells skip that extra evaluation, `end_point = false`: no table reads it, and the cells "
+    "committed with it serve unchanged); MNIST and Fashion-MNIST streams drawn from 10,000 training samples; 1,000 "
     "(FSDD 300, HAR 400) samples held out of every stream as the validation split, on which the learning rate "
     "was chosen for RS from {0.01, 0.03, 0.1, 0.3} (`python scripts/choose_titan_lr.py`, "
     "`results/evidence/titan_lr.json`: 0.1, except FSDD 0.03) and then used for every method; a stream shorter "
@@ -397,8 +405,16 @@ EVIDENCE_INTRO = (
     "Compute: the grid workers keep freed memory in the process (glibc's mmap and trim thresholds at 1 GiB; "
     "`edgesieve.experiments.allocator`, recorded in every cell as `allocator`): cells that allocate large "
     "tensors every step no longer pay a page fault per page each time (FSDD: a Titan cell 21.7 -> 11.5 s, a DRIP "
-    "task 57 -> 49 s; MNIST-sized cells unchanged), with identical results."
+    "task 57 -> 49 s; MNIST-sized cells unchanged), with identical results. A DRIP worker trains a seed's "
+    "baseline once for all the streams it runs of that seed (they share D1; `RunContext.fit_baseline`, "
+    "bit-identical), and the DRIP grids hand a seed's streams out one after another."
 )
+
+
+def _measured_budget() -> dict | None:
+    """The from-scratch measurement of the evidence (benchmarks/bench_evidence_budget.py), if run."""
+    path = ROOT / "benchmarks" / "results" / "evidence_budget.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def main() -> None:
@@ -417,7 +433,8 @@ def main() -> None:
         "",
         EVIDENCE_INTRO,
         "",
-        *evidence_section(ROOT / "results" / "evidence", sorted((ROOT / "experiments").glob("evidence_*.toml")), root=ROOT),
+        *evidence_section(ROOT / "results" / "evidence", sorted((ROOT / "experiments").glob("evidence_*.toml")), root=ROOT,
+                          measured_budget=_measured_budget()),
         "## DRIP (storage protocol, SPEC section 1)",
         "",
         "Accuracy on each data set's test split, mean ± sample standard deviation over runs. **DRIP − Random** "

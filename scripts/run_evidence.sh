@@ -12,7 +12,7 @@ only=()
 for d in mnist fashion fsdd har; do $es data fetch "$d" >/dev/null; done
 export OMP_NUM_THREADS=1
 for grid in evidence_store_streams evidence_store_sessions evidence_store evidence_store_long_tail evidence_store_label_free \
-            evidence_store_quota evidence_titan evidence_titan_sessions evidence_coarse_pool evidence_drip evidence_drip_long_tail_seeds evidence_drip_sessions evidence_drip_fsdd_recipe \
+            evidence_store_quota evidence_titan evidence_titan_sessions evidence_titan_rivals evidence_titan_sessions_rivals evidence_coarse_pool evidence_drip evidence_drip_long_tail_seeds evidence_drip_sessions evidence_drip_fsdd_recipe \
             evidence_store_capacity25; do
   # with a data set given, only the grids that list it (--datasets would otherwise add it to the others)
   if [ $# -gt 0 ] && ! grep -Eq "^datasets = .*\"$1\"" "experiments/$grid.toml"; then continue; fi

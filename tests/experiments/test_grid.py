@@ -484,3 +484,42 @@ def test_cpus_per_cell_reserves_that_many_cpus_per_task_and_is_checked(tmp_path)
     with pytest.raises(GridError, match="needs 2 CPUs .* the Ray cluster has 1"):
         run_grid(grid, tmp_path / "out", num_cpus=1, progress=False)
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_end_point_false_skips_only_the_whole_split_evaluation_and_keeps_the_config_hash():
+    from edgesieve.experiments.grid import load_grid
+    from edgesieve.experiments.grid.cells import run_task
+    from edgesieve.experiments.grid.spec import GridError
+
+    config = {"rounds": 4, "v": 20, "eval_every": 2, "calibration": 20, "eval_subset": 50}
+    with_end = load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config=config)
+    without = load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config={**config, "end_point": False})
+    cell = with_end.tasks()[0].cells[0]
+    # a cell with the end point serves a grid without it: same hash, every other metric equal
+    assert with_end.config_hash(cell) == without.config_hash(cell)
+    assert "end_point" not in with_end.cell_config(cell) and without.cell_config(cell)["end_point"] is False
+    (a,), (b,) = run_task(with_end.tasks()[0]), run_task(without.tasks()[0])
+    assert "test_accuracy" in a["metrics"] and "test_accuracy" not in b["metrics"]
+    import torch  # cells record the CPU they ran on: torch's kernels, and so the last bits, depend on it
+
+    assert a["versions"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and a["versions"]["cpu"]
+    for key in ("curve", "final_accuracy", "last20_accuracy", "auc"):
+        assert a["metrics"][key] == b["metrics"][key]
+    # a curve on the whole split: its last point is the end point, at no extra cost, with or without the setting
+    whole = load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1,
+                      config={**config, "eval_subset": None, "end_point": False})
+    (c,) = run_task(whole.tasks()[0])
+    assert c["metrics"]["test_accuracy"] == c["metrics"]["curve"][-1][1] and c["metrics"]["curve_on"] == "test"
+    with pytest.raises(GridError, match="end_point must be true or false, got 'no'"):
+        load_grid(protocol="titan", datasets=["har"], methods=["rs"], seeds=1, config={**config, "end_point": "no"})
+
+
+def test_a_storage_grid_runs_a_seeds_streams_one_after_another(tmp_path, monkeypatch):
+    from edgesieve.experiments.grid import load_grid, runner
+
+    order = []
+    monkeypatch.setattr(runner, "_collect", lambda result, task, out, grid, outcome: order.append((task.seed, task.stream)))
+    grid = load_grid(protocol="drip", datasets=["har"], streams=["iid", "duplicates:rate=0.5"],
+                     methods=["drip", "random", "baseline", "all_data"], seeds=2)
+    runner.run_grid(grid, tmp_path, in_process=True)
+    assert order == [(0, "iid"), (0, "duplicates:rate=0.5"), (1, "iid"), (1, "duplicates:rate=0.5")]

@@ -149,3 +149,33 @@ def test_user_data_without_test_split(tmp_path):
     assert bundle.x_test.shape[0] == 50 and bundle.x.shape[0] == 150
     records = run_protocol(bundle, TinyNet, cfg(runs=1, dataset="mine"), tmp_path / "m", progress=False)
     assert records[0]["sizes"]["test"] == 50
+
+
+def test_a_runs_baseline_comes_from_the_process_cache_bit_identical_to_training_it_again(monkeypatch):
+    from edgesieve.experiments import protocol
+    from edgesieve.experiments.protocol import RunContext, prepare_run, run_once
+
+    monkeypatch.setattr(protocol, "_BASELINES", type(protocol._BASELINES)())
+    bundle = tiny_bundle(n=300)
+    trained = []
+    ctx = RunContext(bundle, TinyNet, cfg(runs=1, stream="duplicates:rate=0.5"), progress=False)
+    fit = ctx.fit
+    monkeypatch.setattr(ctx, "fit", lambda x, y, seed, desc, steps=None: trained.append(desc) or fit(x, y, seed, desc, steps))
+    first = ctx.fit_baseline(prepare_run(ctx, 0))
+    after_training = torch.get_rng_state()
+    torch.manual_seed(123)  # whatever ran in between: a hit leaves the generator where training left it
+    again = ctx.fit_baseline(prepare_run(ctx, 0))
+    assert trained == ["baseline"] and torch.equal(torch.get_rng_state(), after_training)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    assert not again.training and again is not first
+    ctx.fit_baseline(prepare_run(ctx, 1))  # another seed: trained
+    assert trained == ["baseline", "baseline"]
+    # another stream of the same seed shares D1: a whole run with the cached baseline equals a fresh one
+    iid = RunContext(bundle, TinyNet, cfg(runs=1), progress=False)
+    cached = run_once(iid, 0)
+    monkeypatch.setattr(protocol, "_BASELINES", type(protocol._BASELINES)())
+    fresh = run_once(iid, 0)
+    assert without_timing([cached]) == without_timing([fresh]) and cached["baseline"] == fresh["baseline"]
+    for seed in range(2, 2 + protocol.BASELINES_KEPT + 1):  # bounded: the oldest go
+        ctx.fit_baseline(prepare_run(ctx, seed))
+    assert len(protocol._BASELINES) == protocol.BASELINES_KEPT

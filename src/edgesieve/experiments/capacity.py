@@ -144,7 +144,7 @@ def run_capacity_once(ctx: RunContext, run: int, capacity: float, policies=("dri
     n3 = len(r.y3)
     m = max(1, int(round(capacity * n3)))
     steps = cfg.epochs * math.ceil((len(r.d1) + m) / cfg.batch_size)
-    baseline = ctx.fit(r.x1, r.y1, r.seed, "baseline")
+    baseline = ctx.fit_baseline(r)
     outputs = FactoryOutputs(baseline, {"d1": r.x1, "d2": ctx.x[r.d2], "d3": r.x3})
     predicted = outputs("d3")[0].argmax(1).numpy()
     classes = r.y3.numpy() if class_source == "label" else predicted

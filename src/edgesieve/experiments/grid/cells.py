@@ -31,10 +31,23 @@ def _bundle(dataset: str):
 
 
 def versions() -> dict:
+    """What a cell was computed with. The CPU too: torch picks its kernels by the CPU's vector
+    instructions, and a cell recomputed on another kind of CPU can differ in the last bits, which
+    SGD then amplifies (a statistically equal draw, not the same numbers)."""
     import scipy
 
     return {"edgesieve": __version__, "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(), "cpu": _cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+@lru_cache(maxsize=1)
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.processor())
+    except OSError:
+        return platform.processor()
 
 
 def run_task(task: Task, threads: int = 1) -> list[dict]:
@@ -82,8 +95,13 @@ def _titan(task: Task) -> dict:
     res = run_online(model, x, y, x_curve, y_curve, bundle.n_classes, cfg, stream=stream)
     metrics = online_metrics(res.curve, res.round_seconds, res.coarse_ms_per_sample, res.fine_ms,
                              calibration_seconds=res.calibration_seconds, target=settings["target_accuracy"])
-    model, x_eval = prepare(model, x_eval, cfg)
-    metrics[f"{settings['eval_on']}_accuracy"] = evaluate(model, x_eval, y_eval)  # the whole split, at the end
+    end_point = f"{settings['eval_on']}_accuracy"
+    if len(y_curve) == len(y_eval) and cfg.mode != "pipelined":
+        # the curve's last point is the end point already (a pipelined curve ran on the pipeline's threads)
+        metrics[end_point] = res.curve[-1][1]
+    elif settings["end_point"]:
+        model, x_eval = prepare(model, x_eval, cfg)
+        metrics[end_point] = evaluate(model, x_eval, y_eval)  # the whole split, at the end
     metrics.update(rounds=cfg.rounds, stream_length=length, curve_on=f"{settings['eval_on']}"
                    + (f" subset of {len(y_curve)}" if len(y_curve) < len(y_eval) else ""))
     return {method: metrics}

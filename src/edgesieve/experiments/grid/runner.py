@@ -134,6 +134,10 @@ def run_grid(grid: Grid, out: str | Path, *, num_cpus: int | None = None, addres
     out = Path(out)
     start = time.perf_counter()
     todo, skipped = pending_tasks(grid, out)
+    if grid.protocol in ("drip", "store"):
+        # a seed's streams one after another: they share D1, and a worker that runs two of them
+        # trains their baseline once (``RunContext.fit_baseline``)
+        todo.sort(key=lambda t: (grid.datasets.index(t.dataset), t.seed))
     outcome = GridOutcome(skipped=skipped)
     if not todo:
         outcome.seconds = time.perf_counter() - start

@@ -41,13 +41,17 @@ REFERENCE = {"drip": "random", "titan": "rs", "store": "reservoir"}
 #: ``model``: a registered model name to train instead of the data set's default (the paper-like
 #: models); ``cpus_per_cell``: CPUs one cell is given (Ray reserves them, torch gets as many
 #: threads): 2 for a pipelined run with its cores split, and for wall-clock cells that must not
-#: share the machine with another cell
+#: share the machine with another cell; ``end_point``: evaluate once more on the whole split at the
+#: end (``test_accuracy``; free where the curve is on the whole split already), false to skip it
 TITAN_GRID_KEYS = {"pool": None, "validation": 0, "eval_on": "test", "eval_subset": None, "iid_stream": "scenario",
-                   "target_accuracy": None, "model": None, "cpus_per_cell": 1}
+                   "target_accuracy": None, "model": None, "cpus_per_cell": 1, "end_point": True}
 IID_STREAMS = ("scenario", "shuffled_training_set")
 #: settings added after cells were committed: left out of a cell's config at their defaults
 GRID_LATE_SETTINGS = {"iid_stream": "scenario", "coarse_pool": 1, "pin_cores": False, "target_accuracy": None,
-                      "model": None, "cpus_per_cell": 1}
+                      "model": None, "cpus_per_cell": 1, "end_point": True}
+#: settings that add or leave out a metric without changing any other: outside the config hash, so
+#: a cell made with the whole-split end point serves a grid that skips it (its other metrics are equal)
+OUTSIDE_HASH = ("end_point",)
 _TITAN_KEYS = tuple(f.name for f in fields(OnlineConfig) if f.name not in ("method", "seed")) + tuple(TITAN_GRID_KEYS)
 _DRIP_KEYS = ("epochs", "batch_size", "lr", "pool", "dpw", "label_noise", "split")
 CONFIG_KEYS = {"titan": _TITAN_KEYS, "drip": _DRIP_KEYS, "store": _DRIP_KEYS + ("capacity", "class_source")}
@@ -216,6 +220,8 @@ class Grid:
             raise GridError(f"[config] target_accuracy must be an accuracy in (0, 1], got {target!r}")
         if out["model"] is not None and out["model"] not in list_models():
             raise GridError(f"[config] model {out['model']!r} is not a registered model; available: {', '.join(list_models())}")
+        if not isinstance(out["end_point"], bool):
+            raise GridError(f"[config] end_point must be true or false, got {out['end_point']!r}")
         cpus = out["cpus_per_cell"]
         if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
             raise GridError(f"[config] cpus_per_cell must be a positive integer, got {cpus!r}")
@@ -302,7 +308,7 @@ class Grid:
     def config_hash(self, cell: Cell) -> str:
         """What makes a cell's result comparable with the grid's (method and seed left out)."""
         d = self.cell_config(cell)
-        for key in ("method", "seed", "selector", "stream"):
+        for key in ("method", "seed", "selector", "stream", *OUTSIDE_HASH):
             d.pop(key, None)
         return identity_hash(d)
 
