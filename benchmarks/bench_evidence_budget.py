@@ -111,9 +111,9 @@ def measure(grid_file: Path, scratch: Path, seeds: int, cpus: int) -> dict:
 
 def markdown(record: dict) -> str:
     rows = record["grids"]
+    first = "the first seed" if record["sampled_seeds"] == 1 else f"the first {record['sampled_seeds']} seeds"
     lines = ["# The realistic-streams evidence from scratch (issue 12, part 5)", "",
-             f"`OMP_NUM_THREADS=1 python benchmarks/bench_evidence_budget.py`: the first {record['sampled_seeds']} "
-             f"seed(s) of each grid run from scratch into an empty folder, one grid after another, on "
+             f"`OMP_NUM_THREADS=1 python benchmarks/bench_evidence_budget.py`: {first} of each grid run from scratch into an empty folder, one grid after another, on "
              f"an embedded Ray instance of {record['cpus']} CPUs ({record['machine']}). Estimate for all seeds: the "
              "sampled cells' CPU-seconds scaled to the grid's seeds over the CPUs, plus the grid's fixed cost once (its "
              "measured wall time beyond its CPU-seconds over the CPUs: Ray's start, worker start-up, the sample's uneven "

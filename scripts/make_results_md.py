@@ -407,7 +407,10 @@ EVIDENCE_INTRO = (
     "tensors every step no longer pay a page fault per page each time (FSDD: a Titan cell 21.7 -> 11.5 s, a DRIP "
     "task 57 -> 49 s; MNIST-sized cells unchanged), with identical results. A DRIP worker trains a seed's "
     "baseline once for all the streams it runs of that seed (they share D1; `RunContext.fit_baseline`, "
-    "bit-identical), and the DRIP grids hand a seed's streams out one after another."
+    "bit-identical), and the DRIP grids hand a seed's streams out one after another. On 2026-12-05 every DRIP and "
+    "Titan cell committed from an older host (another CPU, whose kernels differ in the last bits) was recomputed "
+    "here by a rule fixed before any recomputed value was seen (1,762 cells; 15 of 629 verdicts moved, none between "
+    "beats and loses): [results/evidence/recomputed_2026-12-05.md](results/evidence/recomputed_2026-12-05.md)."
 )
 
 

@@ -319,12 +319,14 @@ def test_the_budget_sentence_adds_the_drip_and_titan_grids_of_the_evidence_folde
         "less. Where those CPU-hours go: fsdd 8.0 (DRIP 3.0, Titan 5.0); har 2.0 (DRIP 1.0, Titan 1.0).")
     # measured from scratch: the measurement's verdict for issue 12's grids, and what the later columns add
     measured = {"sampled_seeds": 1, "cpus": 2, "hours_by_group": {"issue 12": 3.5, "later columns": 1.2},
-                "grids": [{"identical": 10, "compared": 10}]}
+                "grids": [{"identical": 10, "compared": 10, "differing": []}]}
     later = [row("evidence_drip.toml", "drip", out, 9.0, 0.0), row("evidence_titan_rivals.toml", "titan", out, 2.0, 0.0)]
     text = budget_sentence(later, out, measured)
     assert "`evidence_drip.toml` took 9.0 CPU-hours (every cell that can run has run), as they were computed" in text
     assert "every recomputed cell equal to the committed one but for timings): about 3.5 hours of wall time, against 4: it fits." in text
     assert text.endswith("(`evidence_titan_rivals.toml`: the rivals and our own policy) add about 1.2 hours, 4.7 in all.")
-    slow = {**measured, "hours_by_group": {"issue 12": 4.5}, "grids": [{"identical": 9, "compared": 10}]}
+    differing = [{"committed_on": "old host", "recomputed_on": "this host"}]
+    slow = {**measured, "hours_by_group": {"issue 12": 4.5}, "grids": [{"identical": 9, "compared": 10, "differing": differing}]}
     text = budget_sentence(later[:1], out, slow)
-    assert "SOME RECOMPUTED CELLS DIFFER" in text and text.endswith("against 4: it does not fit at these sizes.")
+    assert "9 of 10 recomputed cells equal to the committed ones but for timings, 1 of the 1 others committed from another host" in text
+    assert text.endswith("against 4: it does not fit at these sizes.")

@@ -80,7 +80,7 @@ def budget_sentence(rows: list[dict], out: Path, measured: dict | None = None) -
     need = f" and need about {left:.1f} more{more}" if left >= 0.05 or unmeasured else " (every cell that can run has run)"
     head = (f"Budget (issue 12: the realistic-streams evidence of both protocols in at most {EVIDENCE_BUDGET_HOURS:g} hours "
             f"on this {MACHINE_CPUS}-core machine): {grids} took {spent:.1f} CPU-hours{need}")
-    if measured is not None:
+    if measured is not None and "issue 12" in measured.get("hours_by_group", {}):
         return head + _measured(measured, [r for r in mine if r not in own])
     hours = (spent + left) / MACHINE_CPUS
     if hours > EVIDENCE_BUDGET_HOURS:
@@ -107,18 +107,27 @@ def _measured(measured: dict, later: list[dict]) -> str:
     hours = measured["hours_by_group"]
     own = hours["issue 12"]
     verdict = "it fits" if own <= EVIDENCE_BUDGET_HOURS else "it does not fit at these sizes"
-    same = all(g["identical"] == g["compared"] for g in measured["grids"])
+    compared = sum(g["compared"] for g in measured["grids"])
+    identical = sum(g["identical"] for g in measured["grids"])
+    other_host = sum(d.get("committed_on") != d.get("recomputed_on") for g in measured["grids"] for d in g["differing"])
+    if identical == compared:
+        same = "; every recomputed cell equal to the committed one but for timings"
+    else:
+        same = (f"; {identical} of {compared} recomputed cells equal to the committed ones but for timings, "
+                f"{other_host} of the {compared - identical} others committed from another host, see there")
     text = (f", as they were computed over several sittings (older cells before the runners kept freed memory or shared a "
-            f"seed's baseline). Measured from scratch with today's runners ([{MEASURED_BUDGET}]({MEASURED_BUDGET}): the "
-            f"first {measured['sampled_seeds']} seed(s) of each grid on {measured['cpus']} CPUs, scaled to its seeds"
-            + ("; every recomputed cell equal to the committed one but for timings" if same else
-               "; SOME RECOMPUTED CELLS DIFFER from the committed ones, see there")
-            + f"): about {own:.1f} hours of wall time, against {EVIDENCE_BUDGET_HOURS:g}: {verdict}.")
+            f"seed's baseline). Measured from scratch with today's runners ([{MEASURED_BUDGET}]({MEASURED_BUDGET}): "
+            f"{_first_seeds(measured['sampled_seeds'])} of each grid on {measured['cpus']} CPUs, scaled to its seeds{same}"
+            f"): about {own:.1f} hours of wall time, against {EVIDENCE_BUDGET_HOURS:g}: {verdict}.")
     if later and "later columns" in hours:
         names = ", ".join(f"`{r['grid']}`" for r in later)
         text += (f" The columns later issues added to the Titan tables ({names}: the rivals and our own policy) add about "
                  f"{hours['later columns']:.1f} hours, {own + hours['later columns']:.1f} in all.")
     return text
+
+
+def _first_seeds(n: int) -> str:
+    return "the first seed" if n == 1 else f"the first {n} seeds"
 
 
 def _where_the_hours_go(rows: list[dict]) -> str:
