@@ -65,8 +65,8 @@ def evidence_grids() -> list[str]:
     from edgesieve.experiments.grid.spec import load_grid
 
     evidence = load_grid(ROOT / "experiments" / ISSUE_12_GRIDS[0]).out
-    later = [p.name for p in sorted((ROOT / "experiments").glob("evidence_*.toml")) if p.name not in ISSUE_12_GRIDS
-             and load_grid(p).protocol in ("drip", "titan") and load_grid(p).out == evidence]
+    others = {p.name: load_grid(p) for p in sorted((ROOT / "experiments").glob("evidence_*.toml")) if p.name not in ISSUE_12_GRIDS}
+    later = [name for name, grid in others.items() if grid.protocol in ("drip", "titan") and grid.out == evidence]
     return list(ISSUE_12_GRIDS) + later
 
 
