@@ -197,18 +197,18 @@ def paired_medians(plain, ours, inputs) -> tuple[float, float]:
 
 def torch_steps(selector, plain, inputs) -> dict:
     """Where a single arrival's time goes in ``DripSelector.decide``, in microseconds beyond plain
-    inference: the prefixes of decide's own path (forward of the split graph; + the Grad-CAM tail
-    after it; + the input and device checks; + the decision and the softmax = decide), each right
-    after a plain forward (so each pays the caches a forward leaves behind, as on a device), taking
-    turns sample by sample so that load from anything else hits them alike."""
-    from edgesieve.selectors.drip import _explain_in_chunks
+    inference: the prefixes of decide's own path (the forward of the split graph, its layers
+    called directly; + the Grad-CAM tail after it; + the input and device checks; + the decision
+    and the softmax = decide), each right after a plain forward (so each pays the caches a forward
+    leaves behind, as on a device), taking turns sample by sample so that load from anything else
+    hits them alike."""
     from edgesieve.validation import as_batch
 
     cam = selector.cam_
     prefixes = {
         "forward": lambda x: cam._forward_split(x, inference=True),
-        "grad_cam_tail": cam._exact_scores,
-        "input_checks": lambda x: _explain_in_chunks(cam, as_batch(x, sample_shape=selector.sample_shape_), selector.batch_size),
+        "grad_cam_tail": cam._exact_outputs,
+        "input_checks": lambda x: cam._exact_outputs(cam._on_model_device(as_batch(x, sample_shape=selector.sample_shape_))),
         "decision_and_softmax": selector.decide,
     }
     fns = list(prefixes.values())
@@ -275,11 +275,15 @@ def batch_one(folder: Path, n: int = 2000) -> list[dict]:
 
         torch_plain, torch_ours = paired_medians(plain, selector.decide, inputs)
         cam = selector.cam_
-        steps = torch_steps(selector, plain, torch.rand(4 * n, 1, *shape)) if not cam.needs_backward else None
+        steps = forward = None
+        if cam.exact_scores:
+            steps = torch_steps(selector, plain, torch.rand(4 * n, 1, *shape))
+            # decide's own forward alone: the split graph, its layers called directly, under inference mode
+            _, forward = paired_medians(plain, lambda x: cam._forward_split(x, inference=True), inputs)
         grad_cam = "GAP + linear closed form" if cam.uses_closed_form else "autograd" if cam.needs_backward else "flatten-MLP closed form"
         row = {"model": name, "sample_shape": list(shape), "grad_cam": grad_cam,
                "torch_plain_ms": torch_plain, "torch_filter_ms": torch_ours, "torch_ratio": torch_plain / torch_ours,
-               "torch_steps_us": steps}
+               "torch_steps_us": steps, "torch_forward_ms": forward}
         if not cam.needs_backward:
             export_drip_onnx(selector, folder / f"{name}_filter.onnx")
             _export_plain(model, shape, folder / f"{name}_plain.onnx")
@@ -354,12 +358,15 @@ def batch_one_markdown(rows: list[dict]) -> list[str]:
              "alone). Plain: the model's own inference, `model(x)` under no_grad in torch, the model exported plainly "
              "in onnxruntime (same session options as the filter). Ours: `DripSelector.decide` (input checks, score, "
              "decision, softmax) and the exported filter's `OnnxFilter.decide`. Ratio = plain / ours; goal at least 0.9. "
-             "Floor: the plain model returning the filter's five outputs, each computed from the logits by one node "
-             "(no Grad-CAM, no thresholds), timed against plain in its own paired run; its ratio bounds what any "
-             "exported filter graph with these outputs can reach in onnxruntime.\n",
-             "| model | input | Grad-CAM | torch plain | torch ours | ratio | onnxruntime plain | onnxruntime ours | ratio "
-             "| outputs-only floor | floor ratio |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "Our forward: decide's own forward alone (the split graph with its layers calling their kernels directly, "
+             "`edgesieve.cam.direct`, bit-identical to the module calls, under inference mode), timed against plain in "
+             "its own paired run; filter work = ours minus our forward: what the checks, Grad-CAM, decision and softmax "
+             "cost on top of it. Floor: the plain model returning the filter's five outputs, each computed from the "
+             "logits by one node (no Grad-CAM, no thresholds), timed against plain in its own paired run; its ratio "
+             "bounds what any exported filter graph with these outputs can reach in onnxruntime.\n",
+             "| model | input | Grad-CAM | torch plain | torch ours | ratio | our forward | filter work (us) "
+             "| onnxruntime plain | onnxruntime ours | ratio | outputs-only floor | floor ratio |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     steps = [r for r in rows if r.get("torch_steps_us")]
     for r in rows:
         form = r["grad_cam"]
@@ -367,13 +374,15 @@ def batch_one_markdown(rows: list[dict]) -> list[str]:
                  else "- | -")
         onnx = (f"{r['onnx_plain_ms']:.3f} | {r['onnx_filter_ms']:.3f} | {r['onnx_ratio']:.2f}x | {floor}" if "onnx_ratio" in r
                 else "- | not exported (its Grad-CAM needs a backward pass) | - | - | -")
+        forward = r.get("torch_forward_ms")
+        own = (f"{forward:.3f} | {1000 * (r['torch_filter_ms'] - forward):.0f}" if forward is not None else "- | -")
         lines.append(f"| {r['model']} | {'x'.join(map(str, r['sample_shape']))} | {form} | {r['torch_plain_ms']:.3f} | "
-                     f"{r['torch_filter_ms']:.3f} | {r['torch_ratio']:.2f}x | {onnx} |")
+                     f"{r['torch_filter_ms']:.3f} | {r['torch_ratio']:.2f}x | {own} | {onnx} |")
     if steps:
         lines += ["", "Where a single arrival's time goes beyond plain inference (microseconds, medians; torch: the "
                   "prefixes of `decide`'s own path, each run right after a plain forward and taking turns sample by "
-                  "sample, each step the longer prefix minus the shorter; a negative forward: the split graph runs under "
-                  "inference_mode, plain under no_grad; onnxruntime: the filter graph alone against the plain graph, "
+                  "sample, each step the longer prefix minus the shorter; a negative forward: decide's forward is "
+                  "faster than `model(x)`; onnxruntime: the filter graph alone against the plain graph, "
                   "then `OnnxFilter.decide`'s checks and conversions; steps from separate medians, so they add up to "
                   "the ratio's difference only roughly):", "",
                   "| model | torch: forward of the split graph | + Grad-CAM tail | + input and device checks | "

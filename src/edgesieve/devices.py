@@ -37,6 +37,29 @@ def to_model_device(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
     return x if x.device == device else x.to(device)
 
 
+def device_probe(model: nn.Module):
+    """A function answering :func:`model_device` for ``model`` from its first parameter's (or
+    buffer's) own table: one dict lookup per call instead of a walk over the model, which a
+    single arrival would pay every time. A replaced tensor (``model.to()`` with parameters
+    overwritten on conversion, a new ``nn.Parameter``) is seen; a removed one falls back to the walk.
+
+    >>> m = nn.Linear(2, 2); probe = device_probe(m)
+    >>> probe()
+    device(type='cpu')
+    """
+    for module in model.modules():
+        for table in (module._parameters, module._buffers):
+            for name, tensor in table.items():
+                if tensor is not None:
+                    return lambda: _probed(table, name, model)
+    return lambda: model_device(model)
+
+
+def _probed(table: dict, name: str, model: nn.Module) -> torch.device:
+    tensor = table.get(name)
+    return tensor.device if tensor is not None else model_device(model)
+
+
 @contextmanager
 def on_cpu(model: nn.Module) -> Iterator[nn.Module]:
     """The model on the CPU inside the block (ONNX export traces there), back on its own device

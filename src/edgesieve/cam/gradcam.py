@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from edgesieve.cam import functional as CF
+from edgesieve.cam.direct import DirectForward
 from edgesieve.cam.layers import expected_input, flatten_mlp_head, gap_linear_head, layer_and_output, resolve_layer
-from edgesieve.devices import to_model_device
+from edgesieve.devices import device_probe
 from edgesieve.validation import as_batch, as_labels
 
 
@@ -74,6 +75,7 @@ class GradCAM:
         self.closed_form = closed_form
         self._expected_input = expected_input(model)
         self._modules = list(model.modules())  # walked on every call to save/restore train flags
+        self._model_device = device_probe(model)
         self._head_name, self._head_exact, self._split = self._find_head()
         self._head = model.get_submodule(self._head_name) if self._head_name is not None else None
         self._mlp = None  # (hidden linear, output linear) of a flatten-MLP head, when proven
@@ -82,6 +84,8 @@ class GradCAM:
             if mlp is not None:
                 self._mlp = (model.get_submodule(mlp.hidden), model.get_submodule(mlp.out))
                 self._split = layer_and_output(model, mlp.graph, self.layer_name, also=(mlp.hidden_node,))
+        # the split graph's layers called directly (bit-identical, much less Python per call)
+        self._split_direct = DirectForward(self._split) if self._split is not None else None
         self._warned_fallback = False
         self._numpy_cache: dict = {}  # numpy tables derived from the weights, see _from_weight
         self._position_weights_cache: dict = {}
@@ -96,6 +100,12 @@ class GradCAM:
         """Whether calls run autograd: neither closed form (GAP + linear, or the flatten-MLP head
         of :func:`edgesieve.cam.layers.flatten_mlp_head`) is proven for this layer."""
         return self._head_name is None and self._mlp is None
+
+    @property
+    def exact_scores(self) -> bool:
+        """Whether the scores of the predicted classes come from an exact closed form that the
+        graph proves (no check of the logits per call): the device's hot path."""
+        return self._head_exact or self._mlp is not None
 
     @property
     def head_name(self) -> str | None:
@@ -148,9 +158,8 @@ class GradCAM:
     def _explain_checked(self, x: torch.Tensor, target=None, return_heatmaps: bool = True) -> CAMResult:
         """``explain`` on a batch that ``as_batch`` already checked (a caller's hot path: the
         finiteness check is not paid twice); the model's input shape is still checked."""
-        self._check_shape(x)
-        x = to_model_device(x, self.model)
-        if (self._head_exact or self._mlp is not None) and target is None and not return_heatmaps:
+        x = self._on_model_device(x)
+        if self.exact_scores and target is None and not return_heatmaps:
             return self._exact_scores(x)
         if self._mlp is not None:
             with self._eval_mode():
@@ -173,6 +182,12 @@ class GradCAM:
 
     def _check_input(self, x) -> torch.Tensor:
         return as_batch(x, "x", min_rank=2)
+
+    def _on_model_device(self, x: torch.Tensor) -> torch.Tensor:
+        """A checked batch of the model's input shape, on the model's device."""
+        self._check_shape(x)
+        device = self._model_device()
+        return x if x.device == device else x.to(device)
 
     def _check_shape(self, x: torch.Tensor) -> None:
         if self._expected_input is not None:
@@ -277,18 +292,30 @@ class GradCAM:
         return CF.cam_from_channel_weights(activations.detach(), alpha), logits.detach(), target
 
     def _exact_scores(self, x: torch.Tensor) -> CAMResult:
-        """A device's hot path: scores of the predicted classes by an exact closed form (GAP +
-        linear, or the flatten-MLP head). The same arithmetic as the general path, with no step
-        that a single arrival need not pay for: on CPU the whole tail after the forward is a few
-        numpy calls (torch's per-call cost, paid after a forward has evicted the caches, was
-        most of the filter's overhead over plain inference)."""
+        """:meth:`_exact_outputs` as a :class:`CAMResult` of normal tensors."""
+        logits, predicted, scores = self._exact_outputs(x)
+        if isinstance(scores, np.ndarray):
+            # a normal tensor on the same memory for the caller (inference tensors refuse in-place updates)
+            logits, predicted, scores = torch.from_numpy(logits.numpy()), torch.from_numpy(predicted), torch.from_numpy(scores)
+        return CAMResult(logits=logits, predicted=predicted, target=predicted, scores=scores, heatmaps=None,
+                         closed_form=True)
+
+    def _exact_outputs(self, x: torch.Tensor) -> tuple:
+        """A device's hot path: ``(logits, predicted, scores)`` of the predicted classes by an exact
+        closed form (GAP + linear, or the flatten-MLP head; see :attr:`exact_scores`), for a batch
+        that :meth:`_on_model_device` returned. The same arithmetic as the general path, with no
+        step that a single arrival need not pay for: on CPU the whole tail after the forward is a
+        few numpy calls (torch's per-call cost, paid after a forward has evicted the caches, was
+        most of the filter's overhead over plain inference), and ``predicted`` and ``scores``
+        come back as numpy arrays, ``logits`` as an inference-mode tensor (read it, never update
+        it in place). Elsewhere (a GPU, a model being traced) all three are normal tensors."""
         if any(map(_TRAINING, self._modules)):
             with self._eval_mode():
                 logits, activations, *hidden = self._forward_split(x, inference=True)
         else:  # a device's model is in eval mode: no context manager to enter
             logits, activations, *hidden = self._forward_split(x, inference=True)
         if not CF._on_numpy(activations, logits):
-            logits = logits.clone()  # a normal tensor for the caller (inference tensors refuse in-place updates)
+            logits = logits.clone()  # a normal tensor for the caller
             if self._mlp is not None:
                 raw, _, predicted = self._mlp_cam_torch(logits, activations, hidden[0], None)
             else:
@@ -297,21 +324,17 @@ class GradCAM:
                     activations, self._head.weight.detach()[predicted] / math.prod(activations.shape[2:]))
             scores = CF.drip_scores_from_raw(raw, normalize=self.normalize,
                                              out_size=tuple(x.shape[2:]) if self.upsample else None)
-        else:
-            a = activations.numpy()
-            predicted = logits.numpy().argmax(axis=1)
-            if self._mlp is not None:
-                alpha = self._mlp_alpha_numpy(predicted, hidden[0].numpy(), a.shape[1], math.prod(a.shape[2:]))
-            else:  # alpha = W[c] / Z, from a table of every class's row (the same float32 quotients)
-                positions = math.prod(a.shape[2:])
-                alpha = self._from_weight("gap_alpha", self._head.weight, positions, lambda w: w / positions)[predicted]
-            raw = CF.cam_from_channel_weights_numpy(a, alpha)
-            weights = self._position_weights(a.shape[2:], x.shape[2:], a.dtype)
-            scores = torch.from_numpy(CF.drip_scores_weighted_numpy(raw.reshape(len(a), -1), weights, self.normalize))
-            predicted = torch.from_numpy(predicted)
-            logits = torch.from_numpy(logits.numpy())  # a normal tensor on the same memory, for the caller
-        return CAMResult(logits=logits, predicted=predicted, target=predicted, scores=scores, heatmaps=None,
-                         closed_form=True)
+            return logits, predicted, scores
+        a = activations.numpy()
+        predicted = logits.numpy().argmax(axis=1)
+        if self._mlp is not None:
+            alpha = self._mlp_alpha_numpy(predicted, hidden[0].numpy(), a.shape[1], math.prod(a.shape[2:]))
+        else:  # alpha = W[c] / Z, from a table of every class's row (the same float32 quotients)
+            positions = math.prod(a.shape[2:])
+            alpha = self._from_weight("gap_alpha", self._head.weight, positions, lambda w: w / positions)[predicted]
+        raw = CF.cam_from_channel_weights_numpy(a, alpha)
+        weights = self._position_weights(a.shape[2:], x.shape[2:], a.dtype)
+        return logits, predicted, CF.drip_scores_weighted_numpy(raw.reshape(len(a), -1), weights, self.normalize)
 
     def _forward_split(self, x: torch.Tensor, inference: bool = False):
         """The closed form's forward when the graph proves it: the model's own graph returns the
@@ -320,8 +343,9 @@ class GradCAM:
         ``torch.inference_mode`` (no view or version tracking: 6-25 us less per forward at batch 1
         on the CNNs here); the caller must hand out no tensor of it as it is."""
         try:
-            with torch.inference_mode() if inference else torch.no_grad():
-                outputs = self._split.forward(x)  # our own GraphModule: no hooks; skips its __call__ wrappers
+            # torch.inference_mode()'s own guard: its Python wrapper costs a single arrival a few us
+            with torch._C._InferenceMode(True) if inference else torch.no_grad():
+                outputs = self._split_direct(x)  # our own graph: no hooks of ours, no __call__ wrappers
         except RuntimeError as err:
             raise ValueError(f"the model's forward pass failed on input of shape {tuple(x.shape)}: {err}") from err
         self._check_activations(outputs[0])

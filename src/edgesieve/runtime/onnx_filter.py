@@ -17,6 +17,8 @@ _LEGACY_OUTPUTS = _EXPECTED_OUTPUTS[:4]
 #: the onnxruntime that pyproject.toml's runtime extra pins (older ones lack kernels the filter uses,
 #: e.g. 1.30 has no Where(16) for it)
 PINNED_ORT = "1.31.1"
+#: onnxruntime's names of the types ``edgesieve export`` gives score, predicted, keep and reason
+_OUTPUT_TYPES = ["tensor(float)", "tensor(int64)", "tensor(bool)", "tensor(int8)"]
 
 
 class OnnxFilterError(ValueError):
@@ -54,6 +56,8 @@ class OnnxFilter:
         if outputs not in (_EXPECTED_OUTPUTS, _LEGACY_OUTPUTS):
             raise OnnxFilterError(f"{self.path} has outputs {outputs}, expected {_EXPECTED_OUTPUTS}")
         self.gives_probs = outputs == _EXPECTED_OUTPUTS
+        # outputs already of BatchDecision's types need no conversion per call (batch 1 pays every step)
+        self._converts = [o.type for o in self.session.get_outputs()][:4] != _OUTPUT_TYPES
         self.sample_shape = tuple(json.loads(meta["sample_shape"]))
         self.n_classes = int(meta["n_classes"])
         self.selector = json.loads(meta["selector"])
@@ -71,6 +75,7 @@ class OnnxFilter:
             x = np.ascontiguousarray(x, dtype=np.float32)
         check_finite_array(x)  # a NaN would score NaN, which no window holds: dropped without a word
         score, predicted, keep, reason, *rest = self.session.run(None, {"x": x})
-        # copy=False: the graph's outputs already have these types (a copy each costs at batch 1)
-        return BatchDecision(keep=keep.astype(bool, copy=False), score=score, predicted=predicted.astype(np.int64, copy=False),
-                             reason=reason.astype(np.int8, copy=False), probs=rest[0] if rest else None)
+        if self._converts:
+            score, predicted = score.astype(np.float32, copy=False), predicted.astype(np.int64, copy=False)
+            keep, reason = keep.astype(bool, copy=False), reason.astype(np.int8, copy=False)
+        return BatchDecision(keep=keep, score=score, predicted=predicted, reason=reason, probs=rest[0] if rest else None)

@@ -199,24 +199,36 @@ class DripSelector(Selector):
         if "decision_tables_" not in self.__dict__:  # one lookup: a single arrival pays for every step
             self._check_calibrated()
         x = as_batch(x, sample_shape=self.sample_shape_)
-        result = _explain_in_chunks(self.cam_, x, self.batch_size)
-        if result.logits.shape[1] != self.n_classes_:
+        cam = self.cam_
+        if cam.exact_scores and x.shape[0] <= self.batch_size:  # a device's arrivals: one chunk, no CAMResult
+            logits, predicted, scores = cam._exact_outputs(cam._on_model_device(x))
+        else:
+            result = _explain_in_chunks(cam, x, self.batch_size)
+            logits, predicted, scores = result.logits, result.predicted, result.scores
+        if logits.shape[1] != self.n_classes_:
             raise ValueError(
-                f"the model now has {result.logits.shape[1]} outputs but was calibrated with "
+                f"the model now has {logits.shape[1]} outputs but was calibrated with "
                 f"{self.n_classes_}; recalibrate"
             )
-        logits = result.logits if result.logits.dtype == torch.float32 else result.logits.float()
-        return self._decide_from_scores(result.scores, result.predicted, probs=logits.softmax(dim=1))
+        probs = (logits if logits.dtype == torch.float32 else logits.float()).softmax(dim=1)
+        return self._decide_from_scores(scores, predicted, probs=probs)
 
-    def _decide_from_scores(self, scores: torch.Tensor, predicted: torch.Tensor, probs=None) -> Decision:
+    def _decide_from_scores(self, scores, predicted, probs=None) -> Decision:
+        """Decisions from the predicted classes' scores: tensors, or numpy arrays (the CPU's
+        hot path, see ``GradCAM._exact_outputs``)."""
         lower, upper, reasons = self.decision_tables_
-        on_cpu = scores.is_cpu and predicted.is_cpu and not scores.requires_grad
-        s, p = (scores.numpy(), predicted.numpy()) if on_cpu else (scores.detach().cpu().numpy(), predicted.cpu().numpy())
+        if isinstance(scores, np.ndarray):
+            s, p, device = scores, predicted, None
+            scores, predicted = torch.from_numpy(s), torch.from_numpy(p)
+        elif scores.is_cpu and predicted.is_cpu and not scores.requires_grad:
+            s, p, device = scores.numpy(), predicted.numpy(), None
+        else:
+            s, p, device = scores.detach().cpu().numpy(), predicted.cpu().numpy(), scores.device
         # float32 scores against float64 bounds compare exactly (numpy promotes, as torch does)
         inside = (s >= lower[p]) & (s <= upper[p])  # NaN bounds (uncalibrated class) never hold
         keep, reason = torch.from_numpy(~inside), torch.from_numpy(reasons[p, inside.view(np.int8)])
-        if not on_cpu:
-            keep, reason = keep.to(scores.device), reason.to(scores.device)
+        if device is not None:
+            keep, reason = keep.to(device), reason.to(device)
         return Decision(keep=keep, score=scores, predicted=predicted, reason=reason, probs=probs)
 
     def explain(self, x) -> CAMResult:
