@@ -2,7 +2,7 @@
 
 At batch 1 a small CNN spends a large share of its time in Python around the kernels: every
 ``module(x)`` goes through ``Module.__call__`` (hook checks), the layer's ``forward`` and, for
-convolutions and batch norm, one more helper before the kernel runs. :func:`direct_forward`
+convolutions and batch norm, one more helper before the kernel runs. :class:`DirectForward`
 rewrites a traced graph so that the common layers call their kernel directly with the module's
 own parameters, read at call time (an optimiser step, ``load_state_dict`` or a replaced
 parameter is seen). The kernels and their arguments are those the layers' own ``forward`` passes
