@@ -112,6 +112,14 @@ def test_runtime_input_checks(device_artifacts):
     with pytest.raises(ValueError, match=r"NaN or Inf values in 2 sample\(s\), at batch indices \[2, 3\]"):
         filt.decide(x)
     assert len(filt.decide(np.full((1, 1, 28, 28), 3e38, np.float32))) == 1  # finite, though the sum overflows
+    wide = np.zeros((3, 1, 28, 28))
+    wide[1, 0, 5, 5] = 1e39  # finite in float64, inf once cast to the filter's float32
+    with pytest.raises(ValueError, match=r"beyond float32's range .* at batch indices \[1\]"):
+        filt.decide(wide)
+    wide[2, 0, 0, 0] = np.nan  # a real NaN is named as such
+    with pytest.raises(ValueError, match="NaN or Inf values in 2 sample"):
+        filt.decide(wide)
+    assert len(filt.decide(np.zeros((3, 1, 28, 28)))) == 3  # float64 input within range is cast and decided
 
 
 def test_the_softmax_matches_torch_and_an_older_four_output_filter_still_runs(device_artifacts, tmp_path):
