@@ -35,6 +35,12 @@ def test_non_float_dtype(conv2d_model, x):
         GradCAM(conv2d_model).scores(x)
 
 
+@pytest.mark.parametrize("closed_form", ["auto", False])
+def test_a_float_dtype_the_model_does_not_compute_in_is_named(conv2d_model, closed_form):
+    with pytest.raises(ValueError, match=r"x is torch.float64 but the model computes in torch.float32: convert"):
+        GradCAM(conv2d_model, closed_form=closed_form).scores(torch.zeros(2, 1, 12, 12, dtype=torch.float64))
+
+
 def test_not_a_tensor(conv2d_model):
     with pytest.raises(TypeError, match="torch.Tensor or numpy array"):
         GradCAM(conv2d_model).scores([[1.0, 2.0]])

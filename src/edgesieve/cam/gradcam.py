@@ -244,15 +244,23 @@ class GradCAM:
                 except (TypeError, ValueError):
                     raise  # our hook's own errors already name the problem
                 except RuntimeError as err:
-                    raise ValueError(
-                        f"the model's forward pass failed on input of shape {tuple(x.shape)}: {err}"
-                    ) from err
+                    raise ValueError(self._forward_failure(x, err)) from err
         finally:
             handle.remove()
         if not captured:
             raise ValueError(f"layer {self.layer_name!r} was not called during the forward pass")
         self._check_logits(logits, x)
         return logits, captured[0]
+
+    def _forward_failure(self, x: torch.Tensor, err: RuntimeError) -> str:
+        """The message for a forward pass that failed: a dtype the model does not compute in is
+        named as such (torch says only "mixed dtype")."""
+        dtypes = {t.dtype for t in self.model.parameters() if t.is_floating_point()}
+        if len(dtypes) == 1 and x.dtype not in dtypes:
+            dtype = dtypes.pop()
+            return (f"x is {x.dtype} but the model computes in {dtype}: convert the input first "
+                    f"(x.to({dtype})); the forward pass failed with: {err}")
+        return f"the model's forward pass failed on input of shape {tuple(x.shape)}: {err}"
 
     def _check_activations(self, output) -> None:
         if not isinstance(output, torch.Tensor):
@@ -347,7 +355,7 @@ class GradCAM:
             with torch._C._InferenceMode(True) if inference else torch.no_grad():
                 outputs = self._split_direct(x)  # our own graph: no hooks of ours, no __call__ wrappers
         except RuntimeError as err:
-            raise ValueError(f"the model's forward pass failed on input of shape {tuple(x.shape)}: {err}") from err
+            raise ValueError(self._forward_failure(x, err)) from err
         self._check_activations(outputs[0])
         self._check_logits(outputs[-1], x)
         return outputs[-1], *outputs[:-1]
