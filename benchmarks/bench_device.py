@@ -276,7 +276,7 @@ def batch_one(folder: Path, n: int = 2000) -> list[dict]:
         torch_plain, torch_ours = paired_medians(plain, selector.decide, inputs)
         cam = selector.cam_
         steps = forward = None
-        if cam.exact_scores:
+        if cam.proven_closed_form:
             steps = torch_steps(selector, plain, torch.rand(4 * n, 1, *shape))
             # decide's own forward alone: the split graph, its layers called directly, under inference mode
             _, forward = paired_medians(plain, lambda x: cam._forward_split(x, inference=True), inputs)

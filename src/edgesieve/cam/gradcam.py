@@ -102,7 +102,7 @@ class GradCAM:
         return self._head_name is None and self._mlp is None
 
     @property
-    def exact_scores(self) -> bool:
+    def proven_closed_form(self) -> bool:
         """Whether the scores of the predicted classes come from an exact closed form that the
         graph proves (no check of the logits per call): the device's hot path."""
         return self._head_exact or self._mlp is not None
@@ -159,7 +159,7 @@ class GradCAM:
         """``explain`` on a batch that ``as_batch`` already checked (a caller's hot path: the
         finiteness check is not paid twice); the model's input shape is still checked."""
         x = self._on_model_device(x)
-        if self.exact_scores and target is None and not return_heatmaps:
+        if self.proven_closed_form and target is None and not return_heatmaps:
             return self._exact_scores(x)
         if self._mlp is not None:
             with self._eval_mode():
@@ -310,7 +310,7 @@ class GradCAM:
 
     def _exact_outputs(self, x: torch.Tensor) -> tuple:
         """A device's hot path: ``(logits, predicted, scores)`` of the predicted classes by an exact
-        closed form (GAP + linear, or the flatten-MLP head; see :attr:`exact_scores`), for a batch
+        closed form (GAP + linear, or the flatten-MLP head; see :attr:`proven_closed_form`), for a batch
         that :meth:`_on_model_device` returned. The same arithmetic as the general path, with no
         step that a single arrival need not pay for: on CPU the whole tail after the forward is a
         few numpy calls (torch's per-call cost, paid after a forward has evicted the caches, was

@@ -200,7 +200,7 @@ class DripSelector(Selector):
             self._check_calibrated()
         x = as_batch(x, sample_shape=self.sample_shape_)
         cam = self.cam_
-        if cam.exact_scores and x.shape[0] <= self.batch_size:  # a device's arrivals: one chunk, no CAMResult
+        if cam.proven_closed_form and x.shape[0] <= self.batch_size:  # a device's arrivals: one chunk, no CAMResult
             logits, predicted, scores = cam._exact_outputs(cam._on_model_device(x))
         else:
             result = _explain_in_chunks(cam, x, self.batch_size)
