@@ -32,3 +32,26 @@ def check_finite_array(x: np.ndarray, name: str = "x") -> None:
         return
     finite = np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
     raise nonfinite_error(name, np.flatnonzero(~finite).tolist())
+
+
+def finite_float32(x: np.ndarray, name: str = "x") -> np.ndarray:
+    """``x`` (N, ...) as a C-contiguous float32 array (``x`` itself when it is one), or the error of
+    :func:`check_finite_array`; finite values that float32 cannot hold (a float64 batch beyond
+    3.4e38) get their own error rather than being reported as the Inf the cast made of them.
+
+    >>> finite_float32(np.array([[1e39, 0.0], [1.0, 2.0]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: x holds finite values beyond float32's range (|x| > 3.4e+38) at batch indices [0]; it is computed in float32: rescale it
+    """
+    given = x
+    if x.dtype != np.float32 or not x.flags.c_contiguous:
+        with np.errstate(over="ignore"):  # values beyond float32 get the error below, not a warning
+            x = np.ascontiguousarray(x, dtype=np.float32)
+    if np.isfinite(x).all():
+        return x
+    bad = np.flatnonzero(~np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)).tolist()
+    if x is not given and np.isfinite(given).all():  # finite, but not once cast to float32
+        raise ValueError(f"{name} holds finite values beyond float32's range (|x| > {np.finfo(np.float32).max:.3g}) "
+                         f"at batch indices {bad[:5]}; it is computed in float32: rescale it")
+    raise nonfinite_error(name, bad)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesieve.device.decisions import BatchDecision
-from edgesieve.finite import check_finite_array
+from edgesieve.finite import finite_float32
 
 _EXPECTED_OUTPUTS = ["score", "predicted", "keep", "reason", "probs"]
 #: what `edgesieve export` wrote before the softmax was an output: still runs, but the store's
@@ -71,18 +71,7 @@ class OnnxFilter:
             raise ValueError(f"input has sample shape {tuple(x.shape[1:])}, the filter expects {self.sample_shape}")
         if x.shape[0] == 0:
             raise ValueError("empty batch")
-        given = x
-        if x.dtype != np.float32 or not x.flags.c_contiguous:
-            with np.errstate(over="ignore"):  # values beyond float32 get the error below, not a warning
-                x = np.ascontiguousarray(x, dtype=np.float32)
-        try:
-            check_finite_array(x)  # a NaN would score NaN, which no window holds: dropped without a word
-        except ValueError:
-            if x is not given and np.isfinite(given).all():  # finite, but not once cast to float32
-                rows = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[:5].tolist()
-                raise ValueError(f"input holds finite values beyond float32's range (|x| > {np.finfo(np.float32).max:.3g}) "
-                                 f"at batch indices {rows}; the filter computes in float32: rescale the input") from None
-            raise
+        x = finite_float32(x)  # a NaN would score NaN, which no window holds: dropped without a word
         score, predicted, keep, reason, *rest = self.session.run(None, {"x": x})
         if self._converts:
             score, predicted = score.astype(np.float32, copy=False), predicted.astype(np.int64, copy=False)
