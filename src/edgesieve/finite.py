@@ -19,26 +19,18 @@ def nonfinite_error(name: str, bad_rows: list[int]) -> ValueError:
                       f"{list(bad_rows[:5])}{more}; drop or repair those samples first")
 
 
-def check_finite_array(x: np.ndarray, name: str = "x") -> None:
-    """Raise :func:`nonfinite_error` when the batch ``x`` (N, ...) holds NaN or Inf.
+def finite_float32(x: np.ndarray, name: str = "x") -> np.ndarray:
+    """``x`` (N, ...) as a C-contiguous float32 array (``x`` itself when it is one), or
+    :func:`nonfinite_error` when it holds NaN or Inf; finite values that float32 cannot hold (a
+    float64 batch beyond 3.4e38) get their own error rather than being reported as the Inf the
+    cast made of them.
 
-    >>> check_finite_array(np.array([[1e38, 1e38, 1e38, 1e38]], dtype=np.float32))  # huge but finite
-    >>> check_finite_array(np.array([[0.0], [np.nan]]))
+    >>> finite_float32(np.array([[1e38, 1e38, 1e38, 1e38]], dtype=np.float32)).dtype  # huge but finite
+    dtype('float32')
+    >>> finite_float32(np.array([[0.0], [np.nan]]))
     Traceback (most recent call last):
     ...
     ValueError: x holds NaN or Inf values in 1 sample(s), at batch indices [1]; drop or repair those samples first
-    """
-    if np.isfinite(x).all():
-        return
-    finite = np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
-    raise nonfinite_error(name, np.flatnonzero(~finite).tolist())
-
-
-def finite_float32(x: np.ndarray, name: str = "x") -> np.ndarray:
-    """``x`` (N, ...) as a C-contiguous float32 array (``x`` itself when it is one), or the error of
-    :func:`check_finite_array`; finite values that float32 cannot hold (a float64 batch beyond
-    3.4e38) get their own error rather than being reported as the Inf the cast made of them.
-
     >>> finite_float32(np.array([[1e39, 0.0], [1.0, 2.0]]))
     Traceback (most recent call last):
     ...
