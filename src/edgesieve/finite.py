@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_FLOAT32 = np.dtype(np.float32)
+
 
 def nonfinite_error(name: str, bad_rows: list[int]) -> ValueError:
     """The error for a batch whose samples ``bad_rows`` hold NaN or Inf (the first five named).
@@ -37,7 +39,8 @@ def finite_float32(x: np.ndarray, name: str = "x") -> np.ndarray:
     ValueError: x holds finite values beyond float32's range (|x| > 3.4e+38) at batch indices [0]; it is computed in float32: rescale it
     """
     given = x
-    if x.dtype != np.float32 or not x.flags.c_contiguous:
+    # an identity test first: comparing a dtype with np.float32 converts the type on every call
+    if x.dtype is not _FLOAT32 or not x.flags.c_contiguous:
         with np.errstate(over="ignore"):  # values beyond float32 get the error below, not a warning
             x = np.ascontiguousarray(x, dtype=np.float32)
     if np.isfinite(x).all():

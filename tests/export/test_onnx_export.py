@@ -74,6 +74,31 @@ def test_the_flatten_mlp_head_exports_with_the_decisions_of_torch(two_head_model
     assert np.array_equal(alone, out.keep[:40])
 
 
+def test_a_1d_model_exports_lifted_to_2d_with_the_decisions_of_torch(tmp_path):
+    """The IMU CNN's convolutions, poolings and batch norms run as 2-D operators in the graph
+    (onnxruntime's faster kernels); its decisions stay those of torch, alone or in a batch."""
+    import onnx
+
+    from edgesieve.models import build_model
+
+    torch.manual_seed(0)
+    sel = DripSelector(build_model("imu_cnn").eval(), dpw=0.3).calibrate(torch.randn(300, 6, 100))
+    report = export_drip_onnx(sel, tmp_path / "f.onnx", sample=torch.randn(300, 6, 100))
+    assert report.lifted_1d_ops == 7 and report.keep_mismatches == 0
+    graph = onnx.load(str(report.path)).graph
+    weights = {t.name: t for t in graph.initializer}
+    assert all(len(weights[n.input[1]].dims) == 4 for n in graph.node if n.op_type == "Conv")
+    x = torch.randn(100, 6, 100)
+    filt, ref = OnnxFilter(report.path), sel.decide(x)
+    out = filt.decide(x.numpy())
+    assert np.array_equal(out.keep, ref.keep.numpy()) and np.array_equal(out.predicted, ref.predicted.numpy())
+    assert 0 < out.keep.sum() < len(x)
+    alone = [filt.decide(x[i : i + 1].numpy()) for i in range(30)]
+    assert np.array_equal(np.concatenate([a.keep for a in alone]), out.keep[:30])
+    # onnxruntime's sums differ in the last bits between batch sizes, lifted or not
+    np.testing.assert_allclose(np.concatenate([a.score for a in alone]), out.score[:30], rtol=1e-5)
+
+
 def test_export_leaves_the_models_modes_as_they_were(two_head_model, tmp_path):
     """Captum's rule: the user's model comes back in its own modes (training, a frozen part in eval)."""
     sel = DripSelector(two_head_model).calibrate(torch.randn(100, 1, 32))

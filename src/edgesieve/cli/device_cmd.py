@@ -126,6 +126,7 @@ def _export(args) -> None:
     print(
         f"wrote {report.path} ({report.size_bytes:,} bytes); onnx.checker passed; onnxruntime matches "
         f"PyTorch on {report.n_checked} inputs: keep flags identical, max score difference {report.max_score_diff:.2e}"
+        + (f"; {report.lifted_1d_ops} 1-D operators run as 2-D ones (onnxruntime's faster kernels)" if report.lifted_1d_ops else "")
     )
 
 
