@@ -49,6 +49,8 @@ def test_an_int8_filter_agrees_with_the_float_one_and_runs_like_any_filter(devic
     ({"mode": "int4"}, ValueError, "unknown quantisation 'int4'; known: int8, int8-a16, int8-weights"),
     ({"calibration": np.zeros((10, 28, 28), np.float32)}, ValueError, r"calibration data must be floating-point samples of shape \(1, 28, 28\)"),
     ({"holdout": np.full((5, 1, 28, 28), np.nan, np.float32)}, ValueError, "held-out data holds NaN or Inf"),
+    # finite in float64, Inf once in float32: said up front, not found later inside the calibration
+    ({"calibration": np.full((5, 1, 28, 28), 1e39)}, ValueError, "calibration data holds finite values beyond float32's range"),
 ])
 def test_bad_input_is_one_clear_error_and_writes_nothing(device_artifacts, tmp_path, kwargs, error, message):
     stream = device_artifacts["stream"]

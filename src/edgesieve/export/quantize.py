@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesieve.export.onnx_export import ExportError
+from edgesieve.finite import finite_float32
 
 #: mode -> (activation type, weight type), onnxruntime.quantization.QuantType names; int8-weights
 #: quantises the convolutions' weights only (ours, not onnxruntime's quantiser: see the module doc)
@@ -214,9 +215,9 @@ def _samples(x, sample_shape, what: str) -> np.ndarray:
                          f"{x.dtype} {tuple(x.shape[1:])}")
     if len(x) < 2:
         raise ValueError(f"the {what} data needs at least 2 samples, got {len(x)}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"the {what} data holds NaN or Inf")
-    return np.ascontiguousarray(x, dtype=np.float32)
+    # finiteness after the float32 cast, so that float64 values beyond float32's range fail here
+    # with their own message, not later as Infs inside the calibration
+    return finite_float32(x, name=f"the {what} data")
 
 
 def _initializer(proto, name: str) -> np.ndarray:
