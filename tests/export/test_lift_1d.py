@@ -76,10 +76,11 @@ def test_every_1d_layer_computes_the_same_lifted():
     assert [o.name for o in lifted.graph.output] == [o.name for o in model.graph.output]
 
 
-def test_imu_and_audio_trunks_keep_no_1d_operator():
+def test_the_1d_models_keep_no_1d_operator():
     from edgesieve.models import build_model
 
-    for name, shape in (("imu_cnn", (6, 100)), ("audio_cnn", (1, 8000))):
+    # audio_resnet1d: residual adds of two lifted values stay lifted
+    for name, shape in (("imu_cnn", (6, 100)), ("audio_cnn", (1, 8000)), ("audio_resnet1d", (1, 8000))):
         torch.manual_seed(0)
         model = to_onnx(build_model(name), shape)
         lifted, count = lift_1d_to_2d(model)
@@ -135,3 +136,39 @@ def test_axes_as_attribute_before_opset_13(opset):
     x = np.random.default_rng(3).random((2, 3, 7), dtype=np.float32)
     assert count == 1
     np.testing.assert_allclose(run(lifted, x)[0], run(model, x)[0], rtol=1e-6, atol=1e-6)
+
+
+def test_a_graph_with_a_branch_is_left_as_it_is():
+    """An If's branches may read a lifted value by its outer name: nothing is lifted."""
+    w = numpy_helper.from_array(np.ones((2, 3, 3), np.float32), "w")
+    branch = helper.make_graph([helper.make_node("Identity", ["c"], ["b"])], "branch", [],
+                               [helper.make_tensor_value_info("b", TensorProto.FLOAT, None)])
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3], pads=[1, 1]),
+         helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=branch)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, cond])
+    model = helper.make_model(graph)
+    assert lift_1d_to_2d(model) == (model, 0)
+
+
+def test_export_falls_back_to_the_traced_graph_when_the_lifted_one_fails(monkeypatch, tmp_path):
+    """The lift is a speed-up only: a lifted graph that fails the checks is replaced by the graph
+    as traced, and the export succeeds."""
+    from edgesieve import DripSelector
+    from edgesieve.export import export_drip_onnx, onnx_export
+    from edgesieve.models import build_model
+
+    def broken(model):
+        bad = onnx.ModelProto()
+        bad.CopyFrom(model)
+        bad.graph.node[-1].op_type = "NoSuchOperator"
+        return bad, 7
+
+    monkeypatch.setattr(onnx_export, "lift_1d_to_2d", broken)
+    torch.manual_seed(0)
+    sel = DripSelector(build_model("imu_cnn").eval()).calibrate(torch.randn(100, 6, 100))
+    report = export_drip_onnx(sel, tmp_path / "f.onnx", sample=torch.randn(50, 6, 100))
+    assert report.lifted_1d_ops == 0 and report.keep_mismatches == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["f.onnx"]

@@ -45,7 +45,12 @@ def lift_1d_to_2d(model):
     import onnx
     from onnx import helper, numpy_helper, shape_inference
 
-    inferred = shape_inference.infer_shapes(model)
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in model.graph.node for a in n.attribute):
+        return model, 0  # a branch or loop body may read a lifted value by its outer name
+    try:
+        inferred = shape_inference.infer_shapes(model)
+    except Exception:  # an operator the inference does not know: no ranks, nothing to lift safely
+        return model, 0
     ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in (*inferred.graph.input, *inferred.graph.value_info,
                                                                  *inferred.graph.output)
              if v.type.tensor_type.HasField("shape")}
@@ -119,7 +124,8 @@ def lift_1d_to_2d(model):
         elif node.op_type in _UNARY and data in lifted:
             liftable = all(name in constants or not name for name in node.input[1:])
         elif node.op_type in _BINARY and any(name in lifted for name in node.input):
-            liftable = all(name in lifted or name in constants for name in node.input)
+            # a constant of rank 4 or more would broadcast the 1-D value up to its own rank
+            liftable = all(name in lifted or (name in constants and len(constants[name].dims) <= 3) for name in node.input)
         if liftable:
             count += node.op_type in _SPATIAL
             # the data input, a binary operator's operands and a conv's weight change shape; the rest
