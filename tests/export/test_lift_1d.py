@@ -172,3 +172,13 @@ def test_export_falls_back_to_the_traced_graph_when_the_lifted_one_fails(monkeyp
     report = export_drip_onnx(sel, tmp_path / "f.onnx", sample=torch.randn(50, 6, 100))
     assert report.lifted_1d_ops == 0 and report.keep_mismatches == 0
     assert [p.name for p in tmp_path.iterdir()] == ["f.onnx"]
+
+
+def test_a_max_pool_that_returns_its_indices_stays_1d():
+    graph = helper.make_graph(
+        [helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2], strides=[2])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, 4]),
+         helper.make_tensor_value_info("i", TensorProto.INT64, ["n", 3, 4])])
+    model = helper.make_model(graph)
+    assert lift_1d_to_2d(model) == (model, 0)

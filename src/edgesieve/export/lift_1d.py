@@ -126,7 +126,8 @@ def lift_1d_to_2d(model):
         elif node.op_type in _BINARY and any(name in lifted for name in node.input):
             # a constant of rank 4 or more would broadcast the 1-D value up to its own rank
             liftable = all(name in lifted or (name in constants and len(constants[name].dims) <= 3) for name in node.input)
-        if liftable:
+        # a second output (MaxPool's indices, batch norm's training statistics) would change shape unseen
+        if liftable and sum(1 for name in node.output if name) == 1:
             count += node.op_type in _SPATIAL
             # the data input, a binary operator's operands and a conv's weight change shape; the rest
             # (a conv's bias, batch norm's per-channel vectors, Clip's bounds) keep theirs
