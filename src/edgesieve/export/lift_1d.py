@@ -43,12 +43,11 @@ def lift_1d_to_2d(model):
     (2, ['Unsqueeze', 'Conv', 'Relu', 'GlobalAveragePool', 'Flatten'])
     """
     import onnx
-    from onnx import helper, numpy_helper, shape_inference
 
     if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in model.graph.node for a in n.attribute):
         return model, 0  # a branch or loop body may read a lifted value by its outer name
     try:
-        inferred = shape_inference.infer_shapes(model)
+        inferred = onnx.shape_inference.infer_shapes(model)
     except Exception:  # an operator the inference does not know: no ranks, nothing to lift safely
         return model, 0
     ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in (*inferred.graph.input, *inferred.graph.value_info,
@@ -56,117 +55,130 @@ def lift_1d_to_2d(model):
              if v.type.tensor_type.HasField("shape")}
     out = onnx.ModelProto()
     out.CopyFrom(model)
-    graph = out.graph
-    constants = {t.name: t for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            constants[node.output[0]] = node.attribute[0].t
-    taken = {name for node in graph.node for name in (*node.input, *node.output)} | set(constants)
+    count = _Lifter(out, ranks).run()
+    return (out, count) if count else (model, 0)
 
-    def fresh(base: str) -> str:
+
+class _Lifter:
+    """One pass over a graph (a copy, rewritten in place), in its topological order."""
+
+    def __init__(self, model, ranks: dict[str, int]):
+        from onnx import numpy_helper
+
+        self.graph, self.ranks = model.graph, ranks
+        self.constants = {t.name: t for t in self.graph.initializer}
+        for node in self.graph.node:
+            if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+                self.constants[node.output[0]] = node.attribute[0].t
+        self.taken = {name for node in self.graph.node for name in (*node.input, *node.output)} | set(self.constants)
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+        self.axes = self.fresh("lift_1d_axes")
+        self.initializers = [numpy_helper.from_array(np.array([2], dtype=np.int64), self.axes)] if self.opset >= 13 else []
+        self.lifted: set[str] = set()
+        self.squeezed: dict[str, str] = {}
+        self.unsqueezed: dict[str, str] = {}
+        self.lifted_constants: dict[str, str] = {}
+        self.nodes = []
+
+    def run(self) -> int:
+        count = 0
+        for node in self.graph.node:
+            data = node.input[0] if node.input else ""
+            if self.liftable(node):
+                count += node.op_type in _SPATIAL
+                # the data input, a binary operator's operands and a conv's weight change shape; the
+                # rest (a conv's bias, batch norm's per-channel vectors, Clip's bounds) keep theirs
+                inputs = [self.as_lifted(name) if k == 0 or node.op_type in _BINARY or (node.op_type == "Conv" and k == 1)
+                          else name for k, name in enumerate(node.input)]
+                node.input[:] = inputs
+                _lift_attributes(node)
+                self.lifted.add(node.output[0])
+            elif not (node.op_type == "Flatten" and data in self.lifted and _attribute(node, "axis", 1) == 1):
+                node.input[:] = [self.as_1d(name) for name in node.input]
+            # else: (N, C, 1, L) flattens from axis 1 to what (N, C, L) does
+            self.nodes.append(node)
+        if count:
+            self.finish()
+        return count
+
+    def liftable(self, node) -> bool:
+        data = node.input[0] if node.input else ""
+        if sum(1 for name in node.output if name) != 1:
+            return False  # a second output (MaxPool's indices, batch norm's statistics) would change shape unseen
+        if node.op_type in _SPATIAL:
+            is_1d = data in self.lifted or (self.ranks.get(data) == 3 and data not in self.constants)
+            return is_1d and (node.op_type != "Conv" or node.input[1] in self.constants)
+        if node.op_type in _UNARY:
+            return data in self.lifted and all(name in self.constants or not name for name in node.input[1:])
+        if node.op_type in _BINARY and any(name in self.lifted for name in node.input):
+            # a constant of rank 4 or more would broadcast the 1-D value up to its own rank
+            return all(name in self.lifted or (name in self.constants and len(self.constants[name].dims) <= 3)
+                       for name in node.input)
+        return False
+
+    def fresh(self, base: str) -> str:
         name, k = base, 0
-        while name in taken:
+        while name in self.taken:
             k += 1
             name = f"{base}_{k}"
-        taken.add(name)
+        self.taken.add(name)
         return name
 
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
-    axes = fresh("lift_1d_axes")
-    new_initializers = [numpy_helper.from_array(np.array([2], dtype=np.int64), axes)] if opset >= 13 else []
+    def reshape_node(self, op: str, source: str, target: str):
+        from onnx import helper
 
-    def reshape_node(op: str, source: str, target: str):
-        # the axes are an input from opset 13 on, an attribute before
-        if opset >= 13:
-            return helper.make_node(op, [source, axes], [target])
+        if self.opset >= 13:  # the axes are an input from opset 13 on, an attribute before
+            return helper.make_node(op, [source, self.axes], [target])
         return helper.make_node(op, [source], [target], axes=[2])
 
-    lifted: set[str] = set()
-    squeezed: dict[str, str] = {}
-    unsqueezed: dict[str, str] = {}
-    lifted_constants: dict[str, str] = {}
-    nodes = []
-    count = 0
+    def as_lifted(self, name: str) -> str:
+        from onnx import numpy_helper
 
-    def as_lifted(name: str) -> str:
-        if name in lifted or not name:
+        if name in self.lifted or not name:
             return name
-        if name in constants:
-            array = numpy_helper.to_array(constants[name])
+        if name in self.constants:
+            array = numpy_helper.to_array(self.constants[name])
             if array.ndim < 2:  # a scalar or (L,) broadcasts against (N, C, 1, L) as against (N, C, L)
                 return name
-            if name not in lifted_constants:  # (..., C, L) -> (..., C, 1, L); a conv weight (O, I, k) -> (O, I, 1, k)
-                array = array.reshape(*array.shape[:-1], 1, array.shape[-1])
-                lifted_constants[name] = fresh(f"{name}_2d")
-                new_initializers.append(numpy_helper.from_array(array, lifted_constants[name]))
-            return lifted_constants[name]
-        if name not in unsqueezed:
-            unsqueezed[name] = fresh(f"{name}_2d")
-            nodes.append(reshape_node("Unsqueeze", name, unsqueezed[name]))
-        return unsqueezed[name]
+            if name not in self.lifted_constants:  # (..., C, L) -> (..., C, 1, L); a conv weight (O, I, k) -> (O, I, 1, k)
+                self.lifted_constants[name] = self.fresh(f"{name}_2d")
+                self.initializers.append(numpy_helper.from_array(array.reshape(*array.shape[:-1], 1, array.shape[-1]),
+                                                                 self.lifted_constants[name]))
+            return self.lifted_constants[name]
+        if name not in self.unsqueezed:
+            self.unsqueezed[name] = self.fresh(f"{name}_2d")
+            self.nodes.append(self.reshape_node("Unsqueeze", name, self.unsqueezed[name]))
+        return self.unsqueezed[name]
 
-    def as_1d(name: str) -> str:
-        if name not in lifted:
+    def as_1d(self, name: str) -> str:
+        if name not in self.lifted:
             return name
-        if name not in squeezed:
-            squeezed[name] = fresh(f"{name}_1d")
-            nodes.append(reshape_node("Squeeze", name, squeezed[name]))
-        return squeezed[name]
+        if name not in self.squeezed:
+            self.squeezed[name] = self.fresh(f"{name}_1d")
+            self.nodes.append(self.reshape_node("Squeeze", name, self.squeezed[name]))
+        return self.squeezed[name]
 
-    def is_1d(name: str) -> bool:
-        return name in lifted or (ranks.get(name) == 3 and name not in constants)
-
-    for node in graph.node:
-        data = node.input[0] if node.input else ""
-        liftable = False
-        if node.op_type in _SPATIAL and is_1d(data):
-            liftable = node.op_type != "Conv" or node.input[1] in constants
-        elif node.op_type in _UNARY and data in lifted:
-            liftable = all(name in constants or not name for name in node.input[1:])
-        elif node.op_type in _BINARY and any(name in lifted for name in node.input):
-            # a constant of rank 4 or more would broadcast the 1-D value up to its own rank
-            liftable = all(name in lifted or (name in constants and len(constants[name].dims) <= 3) for name in node.input)
-        # a second output (MaxPool's indices, batch norm's training statistics) would change shape unseen
-        if liftable and sum(1 for name in node.output if name) == 1:
-            count += node.op_type in _SPATIAL
-            # the data input, a binary operator's operands and a conv's weight change shape; the rest
-            # (a conv's bias, batch norm's per-channel vectors, Clip's bounds) keep theirs
-            inputs = [as_lifted(name) if k == 0 or node.op_type in _BINARY or (node.op_type == "Conv" and k == 1) else name
-                      for k, name in enumerate(node.input)]
-            del node.input[:]
-            node.input.extend(inputs)
-            _lift_attributes(node)
-            lifted.add(node.output[0])
-        elif node.op_type == "Flatten" and data in lifted and _attribute(node, "axis", 1) == 1:
-            pass  # (N, C, 1, L) flattens from axis 1 to what (N, C, L) does
-        else:
-            inputs = [as_1d(name) for name in node.input]
-            del node.input[:]
-            node.input.extend(inputs)
-        nodes.append(node)
-    if not count:
-        return model, 0
-    for output in graph.output:  # what the graph returns keeps its 1-D shape and name
-        if output.name in lifted:
-            inner = fresh(f"{output.name}_2d")
-            for node in nodes:
-                node.output[:] = [inner if name == output.name else name for name in node.output]
-                node.input[:] = [inner if name == output.name else name for name in node.input]
-            nodes.append(reshape_node("Squeeze", inner, output.name))
-    del graph.node[:]
-    graph.node.extend(nodes)
-    graph.initializer.extend(new_initializers)
-    # the 1-D copies of what was reshaped, unless something else still reads them
-    read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
-    for name in lifted_constants:
-        if name not in read:
-            drop = [t for t in graph.initializer if t.name == name]
-            for tensor in drop:
+    def finish(self) -> None:
+        """Graph outputs keep their 1-D shapes and names; the 1-D copies of reshaped constants go
+        unless something still reads them; the inferred shapes, now stale, go."""
+        graph = self.graph
+        for output in graph.output:
+            if output.name in self.lifted:
+                inner = self.fresh(f"{output.name}_2d")
+                for node in self.nodes:
+                    node.output[:] = [inner if name == output.name else name for name in node.output]
+                    node.input[:] = [inner if name == output.name else name for name in node.input]
+                self.nodes.append(self.reshape_node("Squeeze", inner, output.name))
+        del graph.node[:]
+        graph.node.extend(self.nodes)
+        graph.initializer.extend(self.initializers)
+        read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+        for name in set(self.lifted_constants) - read:
+            for tensor in [t for t in graph.initializer if t.name == name]:
                 graph.initializer.remove(tensor)
             for node in [n for n in graph.node if n.op_type == "Constant" and name in n.output]:
                 graph.node.remove(node)
-    del graph.value_info[:]  # the inferred shapes of lifted values changed
-    return out, count
+        del graph.value_info[:]
 
 
 def _attribute(node, name: str, default):
