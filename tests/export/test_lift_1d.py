@@ -182,3 +182,24 @@ def test_a_max_pool_that_returns_its_indices_stays_1d():
          helper.make_tensor_value_info("i", TensorProto.INT64, ["n", 3, 4])])
     model = helper.make_model(graph)
     assert lift_1d_to_2d(model) == (model, 0)
+
+
+@pytest.mark.parametrize(("shape", "squeezes"), [([-1, 2, 7], 0), ([-1, 14], 0), ([0, 0, 7], 0), ([0, 2, 0], 1)])
+def test_a_reshape_to_a_constant_shape_reads_the_lifted_value(shape, squeezes):
+    """A reshape that copies no dimension beyond the first two (a 0 at index 2 would copy the
+    lifted map's height, 1, not its length) reads the lifted value directly."""
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((2, 3, 3)).astype(np.float32), "w")
+    target = numpy_helper.from_array(np.array(shape, dtype=np.int64), "shape")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3], pads=[1, 1]),
+         helper.make_node("Reshape", ["c", "shape"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, target])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    lifted, count = lift_1d_to_2d(model)
+    assert count == 1 and [n.op_type for n in lifted.graph.node].count("Squeeze") == squeezes
+    x = np.random.default_rng(4).random((2, 3, 7), dtype=np.float32)
+    before, after = run(model, x)[0], run(lifted, x)[0]
+    assert before.shape == after.shape
+    np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-6)

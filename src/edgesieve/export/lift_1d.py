@@ -93,9 +93,8 @@ class _Lifter:
                 node.input[:] = inputs
                 _lift_attributes(node)
                 self.lifted.add(node.output[0])
-            elif not (node.op_type == "Flatten" and data in self.lifted and _attribute(node, "axis", 1) == 1):
+            elif not self.shape_agnostic(node):
                 node.input[:] = [self.as_1d(name) for name in node.input]
-            # else: (N, C, 1, L) flattens from axis 1 to what (N, C, L) does
             self.nodes.append(node)
         if count:
             self.finish()
@@ -114,6 +113,21 @@ class _Lifter:
             # a constant of rank 4 or more would broadcast the 1-D value up to its own rank
             return all(name in self.lifted or (name in self.constants and len(self.constants[name].dims) <= 3)
                        for name in node.input)
+        return False
+
+    def shape_agnostic(self, node) -> bool:
+        """Whether ``node`` gives from a lifted (N, C, 1, L) what it gives from (N, C, L): a flatten
+        from axis 1, a reshape to a constant shape that copies no dimension past the second (a 0
+        there would copy the height, 1, where it copied the length)."""
+        from onnx import numpy_helper
+
+        if not node.input or node.input[0] not in self.lifted:
+            return False
+        if node.op_type == "Flatten":
+            return _attribute(node, "axis", 1) == 1
+        if node.op_type == "Reshape" and len(node.input) > 1 and node.input[1] in self.constants:
+            target = numpy_helper.to_array(self.constants[node.input[1]])
+            return not (target[2:] == 0).any() and not (_attribute(node, "allowzero", 0) and (target == 0).any())
         return False
 
     def fresh(self, base: str) -> str:

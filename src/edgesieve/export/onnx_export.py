@@ -43,9 +43,15 @@ class DripFilterGraph(nn.Module):
     """Closed-form DRIP scoring plus the threshold lookup, as a plain forward pass.
 
     Written for a small graph, since at batch 1 onnxruntime pays per node, not per element: no
-    shape arithmetic (broadcasting instead of reshapes), one comparison per bound, the reason code
+    shape arithmetic (reshapes to constant shapes), one comparison per bound, the reason code
     looked up by class. A class without thresholds gets the bounds (+inf, -inf), so no
     finite score is ever inside its window: it is kept, with reason ``uncalibrated_class``.
+
+    The sums over the map's channels and positions are matrix products, not ReduceSum:
+    onnxruntime's ReduceSum over the middle axis of (N, K, P) adds in another order for N = 1
+    than for larger batches, so a sample's score changed in its last bits with the batch it came
+    in; its batched MatMul computes each sample alone, and a sample scores (and is decided) the
+    same alone or in any batch.
     """
 
     def __init__(self, selector: DripSelector, input_positions: tuple[int, ...], layer_shape: tuple[int, ...]):
@@ -60,7 +66,7 @@ class DripFilterGraph(nn.Module):
             # Grad-CAM's alpha in the closed form: W[c] / Z, Z = number of positions of the layer,
             # stored as (C, K, 1, ...) so that the predicted class's row broadcasts over the positions
             alpha = model.get_submodule(cam.head_name).weight.detach().clone() / positions
-            self.register_buffer("alpha", alpha.reshape(*alpha.shape, *[1] * len(layer_positions)))
+            self.register_buffer("alpha", alpha.unsqueeze(1))  # (C, 1, K): a class's row, ready for the product
         else:
             # the flatten-MLP head: alpha = (W2[c] * [h > 0]) @ S / Z, S = W1 summed over each
             # channel's positions (H, K), as GradCAM computes it (edgesieve.cam.gradcam)
@@ -69,6 +75,7 @@ class DripFilterGraph(nn.Module):
             self.register_buffer("out_weight", model.get_submodule(mlp.out).weight.detach().clone())
             self.register_buffer("channel_sums", w1.reshape(w1.shape[0], channels, -1).sum(dim=2))
         self.mlp_positions = None if mlp is None else positions
+        self.channels, self.n_positions = channels, positions
         calibrated = ~torch.isnan(selector.lower_)
         self.register_buffer("lower", torch.where(calibrated, selector.lower_, float("inf")).float())
         self.register_buffer("upper", torch.where(calibrated, selector.upper_, float("-inf")).float())
@@ -77,24 +84,22 @@ class DripFilterGraph(nn.Module):
         self.register_buffer("dropped_reason", torch.tensor(REASON_CODES["inside_window"], dtype=torch.int8))
         self.normalize = cam.normalize
         out_size = input_positions if cam.upsample else layer_positions
-        self.register_buffer("mean_weights", CF.upsampled_mean_weights(layer_positions, out_size).float())
-        self.positions = tuple(range(1, 1 + len(layer_positions)))
+        self.register_buffer("mean_weights", CF.upsampled_mean_weights(layer_positions, out_size).float().flatten())
 
     def forward(self, x):
         activations, *hidden, logits = self.trunk(x)
         predicted = logits.argmax(dim=1)
         if self.mlp_positions is None:
-            raw = torch.relu((self.alpha[predicted] * activations).sum(dim=1))
+            alpha = self.alpha[predicted]  # (N, 1, K)
         else:  # an in-place ReLU after the hidden layer leaves h > 0 as it was
             gate = self.out_weight[predicted] * (hidden[0] > 0)
-            alpha = gate @ self.channel_sums / self.mlp_positions
-            for _ in self.positions:  # (N, K, 1, ...): broadcasts over the positions
-                alpha = alpha.unsqueeze(-1)
-            raw = torch.relu((alpha * activations).sum(dim=1))
+            alpha = (gate @ self.channel_sums / self.mlp_positions).unsqueeze(1)
+        maps = activations.reshape(-1, self.channels, self.n_positions)  # (N, K, P)
+        raw = torch.relu(torch.matmul(alpha, maps)).reshape(-1, self.n_positions)  # (N, P)
         if self.normalize == "none":
-            score = (raw * self.mean_weights).sum(dim=self.positions)
+            score = torch.matmul(raw, self.mean_weights)
         else:
-            score = CF.drip_scores_weighted(raw.flatten(1), self.mean_weights.flatten(), self.normalize)
+            score = CF.drip_scores_weighted(raw, self.mean_weights, self.normalize)
         keep = (score < self.lower[predicted]) | (score > self.upper[predicted])
         reason = torch.where(keep, self.kept_reasons[predicted], self.dropped_reason)
         return score, predicted, keep, reason, logits.softmax(dim=1)
