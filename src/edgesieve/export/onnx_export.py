@@ -64,9 +64,9 @@ class DripFilterGraph(nn.Module):
         if mlp is None:
             self.trunk = layer_and_output(model, trace_at_layer(model, cam.layer_name), cam.layer_name)
             # Grad-CAM's alpha in the closed form: W[c] / Z, Z = number of positions of the layer,
-            # stored as (C, K, 1, ...) so that the predicted class's row broadcasts over the positions
+            # stored as (C, 1, K): the predicted class's row is the left factor of the product
             alpha = model.get_submodule(cam.head_name).weight.detach().clone() / positions
-            self.register_buffer("alpha", alpha.unsqueeze(1))  # (C, 1, K): a class's row, ready for the product
+            self.register_buffer("alpha", alpha.unsqueeze(1))
         else:
             # the flatten-MLP head: alpha = (W2[c] * [h > 0]) @ S / Z, S = W1 summed over each
             # channel's positions (H, K), as GradCAM computes it (edgesieve.cam.gradcam)
