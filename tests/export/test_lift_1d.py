@@ -1,6 +1,7 @@
 """The 1-D -> 2-D rewrite: same outputs in onnxruntime, same names and shapes, no 1-D spatial
 operator left, nothing lifted in a 2-D graph."""
 
+import io
 import warnings
 
 import numpy as np
@@ -24,13 +25,13 @@ def run(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
 
 
 def to_onnx(module: nn.Module, shape, outputs=1, opset=17) -> onnx.ModelProto:
-    path_free = __import__("io").BytesIO()
+    buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), (torch.rand(2, *shape),), path_free, input_names=["x"],
+        torch.onnx.export(module.eval(), (torch.rand(2, *shape),), buffer, input_names=["x"],
                           output_names=[f"y{k}" for k in range(outputs)], opset_version=opset,
                           dynamic_axes={"x": {0: "batch"}}, dynamo=False)
-    return onnx.load_from_string(path_free.getvalue())
+    return onnx.load_from_string(buffer.getvalue())
 
 
 class Every1dLayer(nn.Module):
