@@ -310,11 +310,13 @@ def batch_one(folder: Path, n: int = 2000) -> list[dict]:
                                       for kind in ("plain", "lifted", "floor"))
             filt = OnnxFilter(folder / f"{name}_filter.onnx", threads=1)
             arrays = inputs.numpy()
-            onnx_plain, onnx_ours = paired_medians(lambda x: session.run(None, {"x": x}), filt.decide, arrays)
-            _, graph_only = paired_medians(lambda x: session.run(None, {"x": x}), lambda x: filt.session.run(None, {"x": x}), arrays)
-            floor_plain, floor_ms = paired_medians(lambda x: session.run(None, {"x": x}), lambda x: floor.run(None, {"x": x}), arrays)
+            plain_run, graph_run, floor_run, lifted_run = (
+                (lambda x, s=s: s.run(None, {"x": x})) for s in (session, filt.session, floor, lifted))
+            onnx_plain, onnx_ours = paired_medians(plain_run, filt.decide, arrays)
+            _, graph_only = paired_medians(plain_run, graph_run, arrays)
+            floor_plain, floor_ms = paired_medians(plain_run, floor_run, arrays)
             # the filter's own cost: against the plain model rewritten as the filter's graph is
-            lifted_plain, lifted_ours = paired_medians(lambda x: lifted.run(None, {"x": x}), filt.decide, arrays)
+            lifted_plain, lifted_ours = paired_medians(lifted_run, filt.decide, arrays)
             row.update(onnx_plain_ms=onnx_plain, onnx_filter_ms=onnx_ours, onnx_ratio=onnx_plain / onnx_ours,
                        onnx_filter_graph_only_ms=graph_only,
                        onnx_outputs_floor_ms=floor_ms, onnx_outputs_floor_ratio=floor_plain / floor_ms,

@@ -65,7 +65,7 @@ def _kernel_call(graph: torch.fx.Graph, node: torch.fx.Node, module: nn.Module, 
                                                   tensor("p", "weight"), tensor("p", "bias"), False, 0.0, module.eps))
     if kind is nn.ReLU:
         return graph.call_function(torch.relu_ if module.inplace else torch.relu, (x,))
-    if kind in (nn.SiLU, nn.Hardswish, nn.Hardsigmoid):
+    if kind in _INPLACE_ACTIVATION:
         return graph.call_function(_INPLACE_ACTIVATION[kind], (x, module.inplace))
     if kind in (nn.ReLU6, nn.Hardtanh):
         return graph.call_function(F.hardtanh, (x, module.min_val, module.max_val, module.inplace))

@@ -83,7 +83,6 @@ class _Lifter:
     def run(self) -> int:
         count = 0
         for node in self.graph.node:
-            data = node.input[0] if node.input else ""
             if self.liftable(node):
                 count += node.op_type in _SPATIAL
                 # the data input, a binary operator's operands and a conv's weight change shape; the
@@ -151,10 +150,10 @@ class _Lifter:
         if name in self.lifted or not name:
             return name
         if name in self.constants:
-            array = numpy_helper.to_array(self.constants[name])
-            if array.ndim < 2:  # a scalar or (L,) broadcasts against (N, C, 1, L) as against (N, C, L)
+            if len(self.constants[name].dims) < 2:  # a scalar or (L,) broadcasts against (N, C, 1, L) as against (N, C, L)
                 return name
             if name not in self.lifted_constants:  # (..., C, L) -> (..., C, 1, L); a conv weight (O, I, k) -> (O, I, 1, k)
+                array = numpy_helper.to_array(self.constants[name])
                 self.lifted_constants[name] = self.fresh(f"{name}_2d")
                 self.initializers.append(numpy_helper.from_array(array.reshape(*array.shape[:-1], 1, array.shape[-1]),
                                                                  self.lifted_constants[name]))

@@ -74,7 +74,7 @@ class DripFilterGraph(nn.Module):
             w1 = model.get_submodule(mlp.hidden).weight.detach()
             self.register_buffer("out_weight", model.get_submodule(mlp.out).weight.detach().clone())
             self.register_buffer("channel_sums", w1.reshape(w1.shape[0], channels, -1).sum(dim=2))
-        self.mlp_positions = None if mlp is None else positions
+        self.mlp_head = mlp is not None
         self.channels, self.n_positions = channels, positions
         calibrated = ~torch.isnan(selector.lower_)
         self.register_buffer("lower", torch.where(calibrated, selector.lower_, float("inf")).float())
@@ -89,11 +89,11 @@ class DripFilterGraph(nn.Module):
     def forward(self, x):
         activations, *hidden, logits = self.trunk(x)
         predicted = logits.argmax(dim=1)
-        if self.mlp_positions is None:
+        if not self.mlp_head:
             alpha = self.alpha[predicted]  # (N, 1, K)
         else:  # an in-place ReLU after the hidden layer leaves h > 0 as it was
             gate = self.out_weight[predicted] * (hidden[0] > 0)
-            alpha = (gate @ self.channel_sums / self.mlp_positions).unsqueeze(1)
+            alpha = (gate @ self.channel_sums / self.n_positions).unsqueeze(1)
         maps = activations.reshape(-1, self.channels, self.n_positions)  # (N, K, P)
         raw = torch.relu(torch.matmul(alpha, maps)).reshape(-1, self.n_positions)  # (N, P)
         if self.normalize == "none":
